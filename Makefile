@@ -1,0 +1,60 @@
+# relic-rebirth: `make up` runs the platform, `make test` runs the tests.
+SHELL := /bin/bash
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := libs/contracts libs/servicekit services/catalog services/orders services/ip services/analytics
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "error: Python 3.11+ is needed (found $$($(PYTHON) --version 2>&1)): install python3.11 or set PYTHON=..."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with every package installed editable
+
+up: install ## run the platform (docker compose, or the local stack + services)
+	@if docker info >/dev/null 2>&1; then docker compose up -d --build --wait; \
+	else $(PY) deploy/local/devplatform.py up; fi
+
+down: ## stop the platform
+	@if docker info >/dev/null 2>&1; then docker compose down; \
+	else $(PY) deploy/local/devplatform.py down; fi
+
+status: ## what is running
+	@if docker info >/dev/null 2>&1; then docker compose ps; \
+	else $(PY) deploy/local/devplatform.py status; fi
+
+logs: ## follow the services' logs
+	@if docker info >/dev/null 2>&1; then docker compose logs -f; \
+	else tail -n 100 -F .local/logs/*.log; fi
+
+test: install ## lint, then every test against real Kafka and FerretDB (started for the run)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: install ## ruff and mypy (strict)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src
+
+asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
+	$(VENV)/bin/rebirth-asyncapi
+
+bench: install ## benchmarks, each next to its baseline (results in docs/bench/)
+	$(PY) bench/run.py
+
+clean: down ## stop everything and delete local data and caches
+	rm -rf .local $(VENV)
+
+.PHONY: help install up down status logs test lint asyncapi bench clean

@@ -1,0 +1,3 @@
+"""Events published by the catalog service."""
+
+__all__: list[str] = []

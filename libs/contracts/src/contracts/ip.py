@@ -1,0 +1,3 @@
+"""Events published by the ip service."""
+
+__all__: list[str] = []

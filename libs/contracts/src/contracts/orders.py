@@ -1,0 +1,3 @@
+"""Events published by the orders service."""
+
+__all__: list[str] = []

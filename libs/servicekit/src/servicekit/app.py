@@ -1,0 +1,196 @@
+"""The FastAPI app factory every service uses.
+
+A service describes itself in a `ServiceSpec` (routers, the collections whose
+documents carry outbox events, its event handlers, start-up setup and
+background loops); `create_service_app` wires the rest: Mongo, the Kafka
+publisher, the outbox relay, the consumers, /healthz, /readyz, /metrics,
+problem+json errors, JSON logs and traceparent propagation.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from contracts import TOPICS
+from servicekit.auth import TokenService
+from servicekit.bus import KafkaPublisher
+from servicekit.consumer import ConsumerRunner, HandlerRegistry
+from servicekit.logs import configure_logging
+from servicekit.metrics import HTTP_LATENCY
+from servicekit.mongo import connect, ping
+from servicekit.problems import install_problem_handlers, problem
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.tracing import child_of, traceparent_var
+
+__all__ = ["Runtime", "ServiceSpec", "create_service_app"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; routes reach it as `request.app.state.runtime`."""
+
+    settings: ServiceSettings
+    mongo: AsyncMongoClient[dict[str, Any]]
+    db: AsyncDatabase[dict[str, Any]]
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+    tokens: TokenService
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def events_written(self) -> None:
+        """Tell the relay a write just queued events, so it need not wait a poll."""
+        self.relay.notify()
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    title: str
+    routers: Sequence[APIRouter] = ()
+    outbox_collections: Sequence[str] = ()
+    handlers: Callable[[Runtime], HandlerRegistry] | None = None
+    setup: Callable[[Runtime], Awaitable[None]] | None = None  # idempotent (indexes...)
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    version: str = "0.1.0"
+
+
+def _topics_of(registry: HandlerRegistry) -> list[str]:
+    topics = {event_type.TOPIC for event_type in registry}
+    unknown = topics - set(TOPICS)
+    if unknown:
+        raise ValueError(f"handlers subscribe to unregistered topics: {sorted(unknown)}")
+    return sorted(topics)
+
+
+async def _retry_forever(what: str, action: Callable[[], Awaitable[None]]) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await action()
+            return
+        except Exception as exc:
+            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class _TraceAndTime(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        token = traceparent_var.set(child_of(request.headers.get("traceparent")))
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["traceparent"] = traceparent_var.get() or ""
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_LATENCY.labels(request.method, path, str(status)).observe(
+                time.perf_counter() - started
+            )
+            traceparent_var.reset(token)
+
+
+def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        mongo = connect(settings)
+        db = mongo[settings.mongodb_database]
+        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.service_name)
+        relay = OutboxRelay(
+            collections=[db[name] for name in spec.outbox_collections],
+            publisher=publisher,
+            poll_interval=settings.outbox_poll_interval_ms / 1000,
+        )
+        runtime = Runtime(settings, mongo, db, publisher, relay, TokenService(settings))
+        app.state.runtime = runtime
+        app.state.tokens = runtime.tokens
+
+        async def set_up() -> None:
+            if spec.setup is not None:
+                await spec.setup(runtime)
+            runtime.ready.set()
+
+        runners: list[ConsumerRunner] = []
+        if spec.handlers is not None:
+            registry = spec.handlers(runtime)
+            runners.append(
+                ConsumerRunner(
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    group_id=settings.consumer_group,
+                    topics=_topics_of(registry),
+                    handlers=registry,
+                    dead_letters=publisher,
+                    max_attempts=settings.consumer_max_attempts,
+                    backoff=settings.consumer_backoff_ms / 1000,
+                    client_id=settings.service_name,
+                )
+            )
+        tasks = [
+            asyncio.create_task(_retry_forever("setup", set_up), name="setup"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            *(asyncio.create_task(r.run(), name=f"consumer-{r.group_id}") for r in runners),
+            *(asyncio.create_task(loop(runtime), name=loop.__name__) for loop in spec.background),
+        ]
+        log.info("service started", extra={"topics": [t for r in runners for t in r.topics]})
+        try:
+            yield
+        finally:
+            for runner in runners:
+                await runner.stop()
+            relay.stop()
+            _, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await publisher.stop()
+            await mongo.close()
+
+    app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan)
+    app.add_middleware(_TraceAndTime)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: 200 only when Kafka and the store answer",
+        responses={503: {"description": "A dependency is down"}},
+    )
+    async def readyz(request: Request) -> Any:
+        runtime: Runtime = request.app.state.runtime
+        mongo_ok, kafka_ok = await asyncio.gather(ping(runtime.mongo), runtime.publisher.ready())
+        checks = {
+            "mongodb": "ok" if mongo_ok else "down",
+            "kafka": "ok" if kafka_ok else "down",
+            "setup": "ok" if runtime.ready.is_set() else "pending",
+        }
+        if mongo_ok and kafka_ok and runtime.ready.is_set():
+            return {"status": "ready", "checks": checks}
+        return problem(503, "not ready", request=request, checks=checks)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app

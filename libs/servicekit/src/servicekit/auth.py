@@ -1,0 +1,141 @@
+"""JWT bearer tokens (PyJWT): who is calling and in which role.
+
+Roles: `tourist`, `museum` (scoped to museum_id), `licensee` (scoped to
+licensee_id) and `operator`. HS256 with a shared secret for development;
+RS256 with a public key to verify (and a private key only where minted).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from servicekit.errors import Forbidden, Unauthorized
+from servicekit.settings import ServiceSettings
+
+__all__ = [
+    "CurrentPrincipal",
+    "OptionalPrincipal",
+    "Principal",
+    "Role",
+    "TokenService",
+    "require_role",
+]
+
+
+class Role(StrEnum):
+    TOURIST = "tourist"
+    MUSEUM = "museum"
+    LICENSEE = "licensee"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    museum_id: str | None = None
+    licensee_id: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role is Role.OPERATOR
+
+    def can_act_for_museum(self, museum_id: str) -> bool:
+        return self.is_operator or (self.role is Role.MUSEUM and self.museum_id == museum_id)
+
+    def can_act_for_licensee(self, licensee_id: str) -> bool:
+        return self.is_operator or (self.role is Role.LICENSEE and self.licensee_id == licensee_id)
+
+
+class TokenService:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        if settings.jwt_algorithm == "RS256":
+            self._verify_key: str = settings.jwt_public_key or ""
+            private = settings.jwt_private_key
+            self._sign_key: str | None = private.get_secret_value() if private else None
+        else:
+            self._verify_key = settings.jwt_secret.get_secret_value()
+            self._sign_key = self._verify_key
+
+    def mint(self, principal: Principal, ttl: timedelta = timedelta(hours=12)) -> str:
+        if self._sign_key is None:
+            raise RuntimeError("JWT_PRIVATE_KEY is needed to mint RS256 tokens")
+        now = datetime.now(UTC)
+        claims: dict[str, Any] = {
+            "sub": principal.subject,
+            "role": principal.role.value,
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "iat": now,
+            "exp": now + ttl,
+        }
+        if principal.museum_id:
+            claims["museum_id"] = principal.museum_id
+        if principal.licensee_id:
+            claims["licensee_id"] = principal.licensee_id
+        return jwt.encode(claims, self._sign_key, algorithm=self._settings.jwt_algorithm)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._verify_key,
+                algorithms=[self._settings.jwt_algorithm],
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                options={"require": ["sub", "exp", "role"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        try:
+            role = Role(claims["role"])
+        except ValueError as exc:
+            raise Unauthorized(f"unknown role {claims['role']!r}") from exc
+        principal = Principal(
+            subject=str(claims["sub"]),
+            role=role,
+            museum_id=claims.get("museum_id"),
+            licensee_id=claims.get("licensee_id"),
+        )
+        if role is Role.MUSEUM and not principal.museum_id:
+            raise Unauthorized("a museum token must carry museum_id")
+        if role is Role.LICENSEE and not principal.licensee_id:
+            raise Unauthorized("a licensee token must carry licensee_id")
+        return principal
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    tokens: TokenService = request.app.state.tokens
+    return tokens.verify(credentials.credentials)
+
+
+def _principal(
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("a bearer token is required")
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"this action needs one of the roles: {allowed}")

@@ -1,0 +1,25 @@
+"""Prometheus metrics shared by every service (one process = one service)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CONSUMER_LAG",
+    "EVENTS_CONSUMED",
+    "EVENTS_FAILED",
+    "EVENTS_PUBLISHED",
+    "HTTP_LATENCY",
+]
+
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+)
+EVENTS_PUBLISHED = Counter("events_published_total", "Events published to Kafka", ["topic"])
+EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled", ["topic", "type"])
+EVENTS_FAILED = Counter(
+    "events_failed_total", "Event handling failures", ["topic", "outcome"]
+)  # outcome: retried | dead_lettered
+CONSUMER_LAG = Gauge(
+    "consumer_lag", "Messages behind the partition's end", ["group", "topic", "partition"]
+)

@@ -1,0 +1,1 @@
+"""The catalog service: Museums, relics with digital twins, creative products, stock and search."""

@@ -1,0 +1,1 @@
+"""The orders service: Storefront carts, the checkout saga, payments, expiry and refunds."""
