@@ -57,7 +57,7 @@ def infra() -> Iterator[Infra]:
                 None,
             )
         return
-    stack = LocalStack("test")
+    stack = LocalStack(os.environ.get("RELIC_TEST_STACK", "test"))
     stack.wipe()  # every run starts from empty topics and databases
     stack.up()
     try:

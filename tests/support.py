@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-LOGS = ROOT / ".local" / "test" / "logs"
+LOGS = ROOT / ".local" / os.environ.get("RELIC_TEST_STACK", "test") / "logs"
 
 
 def free_port() -> int:
