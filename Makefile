@@ -51,8 +51,8 @@ lint: install ## ruff and mypy (strict)
 asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 	$(VENV)/bin/rebirth-asyncapi
 
-bench: install ## benchmarks, each next to its baseline (results in docs/bench/)
-	$(PY) bench/run.py
+bench: install ## benchmarks, each next to its baseline (BENCH=name for one; results in docs/bench/)
+	$(PY) bench/run.py $(BENCH)
 
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)

@@ -92,7 +92,7 @@ def build() -> dict[str, Any]:
 
 
 def render() -> str:
-    return yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100)
+    return str(yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """The base every event contract derives from, and the registry of types."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,8 +19,9 @@ class Event(BaseModel):
     TOPIC: ClassVar[str]
     KEY_FIELD: ClassVar[str]
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
         event_type = cls.__dict__.get("TYPE")
         if event_type is None:
             return  # an abstract family base

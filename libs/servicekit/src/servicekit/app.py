@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,7 @@ class ServiceSpec:
     outbox_collections: Sequence[str] = ()
     handlers: Callable[[Runtime], HandlerRegistry] | None = None
     setup: Callable[[Runtime], Awaitable[None]] | None = None  # idempotent (indexes...)
-    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     version: str = "0.1.0"
 
 
