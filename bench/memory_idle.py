@@ -67,10 +67,8 @@ def main() -> list[str]:
             processes[name] = serve(f"{name}.app:create_app", 18900 + offset, env, True)
         time.sleep(SETTLE_SECONDS)  # idle: consumers joined, relays polling
         rows = {name: rss_mb(p.pid) for name, p in processes.items()}
-        kafka_pid, ferret_pid = stack._pid("kafka"), stack._pid("ferretdb")
-        assert kafka_pid and ferret_pid
-        rows["kafka (JVM, -Xmx512m)"] = rss_mb(kafka_pid)
-        rows["ferretdb"] = rss_mb(ferret_pid)
+        rows["kafka (JVM, -Xmx512m)"] = rss_mb(stack.pid("kafka"))
+        rows["ferretdb"] = rss_mb(stack.pid("ferretdb"))
     finally:
         for process in processes.values():
             process.terminate()
@@ -86,7 +84,9 @@ def main() -> list[str]:
         lines.append(f"| {name} | {mb:.1f} | {mb / baseline:.2f}x | {target} |")
     stack_total = sum(mb for name, mb in rows.items() if not name.startswith("baseline"))
     verdict = "met" if stack_total < STACK_LIMIT_MB else "MISSED"
-    lines.append(f"| **whole stack** | **{stack_total:.1f}** | | < {STACK_LIMIT_MB} MB: {verdict} |")
+    lines.append(
+        f"| **whole stack** | **{stack_total:.1f}** | | < {STACK_LIMIT_MB} MB: {verdict} |"
+    )
     return lines
 
 

@@ -30,7 +30,8 @@ def main() -> None:
         if path.name in SKIP or path.name.startswith("_") or (only and path.stem not in only):
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec and spec.loader
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         print(f"== {path.stem}", flush=True)

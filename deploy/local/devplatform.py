@@ -54,7 +54,10 @@ def up() -> None:
         with open(LOGS / "services.log", "ab") as log:
             process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "honcho"), "start", "-f", "Procfile"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         PIDFILE.write_text(str(process.pid))

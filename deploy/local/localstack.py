@@ -251,6 +251,13 @@ class LocalStack:
         except (FileNotFoundError, ValueError):
             return None
 
+    def pid(self, what: str) -> int:
+        """The pid of a running `kafka` or `ferretdb` process."""
+        pid = self._pid(what)
+        if pid is None or not self._alive(what):
+            raise StackError(f"{what} is not running")
+        return pid
+
     def _alive(self, what: str) -> bool:
         pid = self._pid(what)
         if pid is None:
