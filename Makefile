@@ -22,6 +22,18 @@ $(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 
 install: $(STAMP) ## create .venv with every package installed editable
 
+KUSTOMIZE := .local/bin/kustomize
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "error: go is missing: install Go 1.24+ (https://go.dev/doc/install)"; exit 1; }
+	GOBIN=$(CURDIR)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+
+tools: $(KUSTOMIZE) ## what the deploy checks need: docker-compose (Debian) and kustomize (Go)
+	@command -v docker-compose >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null)); \
+	  else echo "error: docker-compose is missing: sudo apt-get install docker-compose"; exit 1; fi; }
+
 up: install ## run the platform (docker compose, or the local stack + services)
 	@if docker info >/dev/null 2>&1; then docker compose up -d --build --wait; \
 	else $(PY) deploy/local/devplatform.py up; fi
@@ -38,7 +50,7 @@ logs: ## follow the services' logs
 	@if docker info >/dev/null 2>&1; then docker compose logs -f; \
 	else tail -n 100 -F .local/logs/*.log; fi
 
-test: install ## lint, then every test against real Kafka and FerretDB (started for the run)
+test: install tools ## lint, then every test against real Kafka and FerretDB (started for the run)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -57,4 +69,4 @@ bench: install ## benchmarks, each next to its baseline (BENCH=name for one; res
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)
 
-.PHONY: help install up down status logs test lint asyncapi bench clean
+.PHONY: help install tools up down status logs test lint asyncapi bench clean

@@ -268,3 +268,61 @@ async def test_readyz_is_503_while_the_store_is_down_and_200_when_it_returns(
     await asyncio.to_thread(stack.start_mongo)
     await asyncio.to_thread(stack.wait_mongo)
     await eventually(is_ready, timeout=30, what="ready again without a restart")
+
+
+async def test_redrive_reprocesses_dead_letters_once_after_the_cause_is_fixed(
+    infra: Infra, db, topic: str
+) -> None:
+    from servicekit.redrive import redrive
+
+    Probe = probe_contract(topic)
+    totals = db["totals"]
+    broken = True
+
+    async def add(event: ProbeEvent, meta: EventMeta) -> None:
+        if broken:
+            raise RuntimeError("downstream rule missing")
+        await apply_once(totals, event.aggregate, meta, {"$inc": {"sum": event.seq}})
+
+    await _publish_raw(
+        infra.kafka_bootstrap, topic, [_envelope(Probe, f"agg-{i}", i) for i in range(1, 4)]
+    )
+    dead_letters = KafkaPublisher(infra.kafka_bootstrap, "proof-dlq")
+
+    async def consume_until(condition, what: str) -> None:
+        runner = ConsumerRunner(
+            bootstrap_servers=infra.kafka_bootstrap,
+            group_id=f"group-{topic}",
+            topics=[topic],
+            handlers={Probe: [add]},
+            dead_letters=dead_letters,
+            max_attempts=2,
+            backoff=0.01,
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+            await eventually(condition, timeout=60, what=what)
+        finally:
+            await runner.stop()
+            await task
+
+    async def three_dead() -> bool:
+        return await end_offsets_total(infra.kafka_bootstrap, dlq_topic(topic)) == 3
+
+    await consume_until(three_dead, "three dead letters")
+    assert await totals.count_documents({}) == 0
+
+    broken = False  # the cause is fixed
+    listed = await redrive(infra.kafka_bootstrap, dlq_topic(topic), dry_run=True)
+    assert sorted(letter.error_type for letter in listed) == ["RuntimeError"] * 3
+    redriven = await redrive(infra.kafka_bootstrap, dlq_topic(topic))
+    assert len(redriven) == 3
+    assert await redrive(infra.kafka_bootstrap, dlq_topic(topic)) == []  # nothing twice
+
+    async def applied() -> bool:
+        return await totals.count_documents({}) == 3
+
+    await consume_until(applied, "re-driven events applied")
+    await dead_letters.stop()
+    sums = {doc["_id"]: doc["sum"] async for doc in totals.find({})}
+    assert sums == {"agg-1": 1, "agg-2": 2, "agg-3": 3}
