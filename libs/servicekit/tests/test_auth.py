@@ -69,3 +69,73 @@ def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(ValidationError):
         ServiceSettings(environment="production")
     ServiceSettings(environment="production", jwt_secret=SecretStr("x" * 48))
+
+
+def test_rotation_accepts_the_previous_secret_until_it_is_dropped() -> None:
+    old = TokenService(ServiceSettings(jwt_secret=SecretStr("old-secret-" + "x" * 32)))
+    token = old.mint(Principal("t", Role.TOURIST))
+    rotating = TokenService(
+        ServiceSettings(
+            jwt_secret=SecretStr("new-secret-" + "y" * 32),
+            jwt_previous_secret=SecretStr("old-secret-" + "x" * 32),
+        )
+    )
+    assert rotating.verify(token).subject == "t"
+    rotated = TokenService(ServiceSettings(jwt_secret=SecretStr("new-secret-" + "y" * 32)))
+    with pytest.raises(Unauthorized):
+        rotated.verify(token)
+
+
+def test_alg_none_and_hs_rs_confusion_are_refused() -> None:
+    none_token = jwt.encode(
+        {
+            "sub": "x",
+            "role": "operator",
+            "iss": "relic-rebirth",
+            "aud": "relic-rebirth",
+            "exp": 9999999999,
+        },
+        key=None,
+        algorithm="none",
+    )
+    with pytest.raises(Unauthorized):
+        TokenService(ServiceSettings()).verify(none_token)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    rs_verifier = TokenService(ServiceSettings(jwt_algorithm="RS256", jwt_public_key=public_pem))
+    # an attacker signs HS256 with the (public) RSA key as the HMAC secret
+    forged = _hs256_by_hand(
+        {
+            "sub": "evil",
+            "role": "operator",
+            "iss": "relic-rebirth",
+            "aud": "relic-rebirth",
+            "exp": 9999999999,
+        },
+        public_pem.encode(),
+    )
+    with pytest.raises(Unauthorized):
+        rs_verifier.verify(forged)
+
+
+def _hs256_by_hand(claims: dict[str, object], secret: bytes) -> str:
+    """PyJWT refuses to HMAC with a PEM key, so forge the token the way an attacker would."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        + "."
+        + b64(json.dumps(claims).encode())
+    )
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"

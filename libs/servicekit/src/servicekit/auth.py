@@ -62,6 +62,8 @@ class TokenService:
         else:
             self._verify_key = settings.jwt_secret.get_secret_value()
             self._sign_key = self._verify_key
+        previous = settings.jwt_previous_secret
+        self._previous_key = previous.get_secret_value() if previous else None
 
     def mint(self, principal: Principal, ttl: timedelta = timedelta(hours=12)) -> str:
         if self._sign_key is None:
@@ -81,16 +83,26 @@ class TokenService:
             claims["licensee_id"] = principal.licensee_id
         return jwt.encode(claims, self._sign_key, algorithm=self._settings.jwt_algorithm)
 
+    def _decode(self, token: str, key: str) -> dict[str, Any]:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[self._settings.jwt_algorithm],  # never "none", never the other family
+            audience=self._settings.jwt_audience,
+            issuer=self._settings.jwt_issuer,
+            options={"require": ["sub", "exp", "role"]},
+        )
+
     def verify(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(
-                token,
-                self._verify_key,
-                algorithms=[self._settings.jwt_algorithm],
-                audience=self._settings.jwt_audience,
-                issuer=self._settings.jwt_issuer,
-                options={"require": ["sub", "exp", "role"]},
-            )
+            claims = self._decode(token, self._verify_key)
+        except jwt.InvalidSignatureError as exc:
+            if self._previous_key is None:
+                raise Unauthorized(f"invalid token: {exc}") from exc
+            try:
+                claims = self._decode(token, self._previous_key)
+            except jwt.PyJWTError as previous_exc:
+                raise Unauthorized(f"invalid token: {previous_exc}") from previous_exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
         try:

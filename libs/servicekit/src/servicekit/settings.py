@@ -27,6 +27,8 @@ class ServiceSettings(BaseSettings):
 
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # during a rotation, tokens signed with the previous secret stay valid
+    jwt_previous_secret: SecretStr | None = None
     jwt_public_key: str | None = None  # PEM, for RS256 verification
     jwt_private_key: SecretStr | None = None  # PEM, only where tokens are minted
     jwt_issuer: str = "relic-rebirth"
