@@ -47,3 +47,35 @@ async def test_metrics_count_requests_by_route_template() -> None:
     assert (
         'http_request_duration_seconds_count{method="GET",route="/trace",status="200"}' in metrics
     )
+
+
+@router.post("/echo")
+async def echo(body: dict[str, str]) -> dict[str, str]:
+    return body
+
+
+def _small_client() -> httpx.AsyncClient:
+    settings = ServiceSettings(max_body_bytes=100)
+    app = create_service_app(ServiceSpec(title="t", routers=[router]), settings)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_bodies_over_the_limit_get_413_problem_json_declared_or_streamed() -> None:
+    big = b'{"a": "' + b"x" * 200 + b'"}'
+
+    async def chunks():  # no content-length: streamed
+        yield big[:50]
+        yield big[50:]
+
+    async with _small_client() as client:
+        declared = await client.post(
+            "/echo", content=big, headers={"content-type": "application/json"}
+        )
+        streamed = await client.post(
+            "/echo", content=chunks(), headers={"content-type": "application/json"}
+        )
+        fine = await client.post("/echo", json={"a": "b"})
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+    assert fine.json() == {"a": "b"}

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import TOPICS
 from servicekit.auth import TokenService
@@ -105,6 +106,49 @@ class _TraceAndTime(BaseHTTPMiddleware):
             traceparent_var.reset(token)
 
 
+class _BodyLimit:
+    """413 problem+json for bodies over the limit, declared or streamed (chunked)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = problem(413, f"The request body is over {self.max_bytes} bytes.")
+            await response(scope, receive, send)
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)  # the server stops at content-length
+            return
+        # streamed (chunked): read it whole, up to the limit, then hand it on
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                response = problem(413, f"The request body is over {self.max_bytes} bytes.")
+                await response(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,6 +207,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 
     app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan)
     app.add_middleware(_TraceAndTime)
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")

@@ -7,6 +7,8 @@ only servicekit.problems knows their HTTP codes.
      ├── Invalid         well-formed, but breaks a business rule
      ├── Unauthorized    no valid credentials
      ├── Forbidden       valid credentials, not allowed
+     ├── TooLarge        the request body is over the limit
+     ├── RateLimited     too many requests; retry after `retry_after` seconds
      └── Unavailable     a dependency is down; try again later
 """
 
@@ -17,7 +19,9 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "NotFound",
+    "RateLimited",
     "ServiceError",
+    "TooLarge",
     "Unauthorized",
     "Unavailable",
 ]
@@ -54,3 +58,15 @@ class Forbidden(ServiceError):
 
 class Unavailable(ServiceError):
     title = "Service unavailable"
+
+
+class TooLarge(ServiceError):
+    title = "Request body too large"
+
+
+class RateLimited(ServiceError):
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

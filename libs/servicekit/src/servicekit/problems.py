@@ -15,7 +15,9 @@ from servicekit.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     ServiceError,
+    TooLarge,
     Unauthorized,
     Unavailable,
 )
@@ -31,6 +33,8 @@ _STATUS: dict[type[ServiceError], int] = {
     Invalid: 422,
     Unauthorized: 401,
     Forbidden: 403,
+    TooLarge: 413,
+    RateLimited: 429,
     Unavailable: 503,
 }
 _STORE_DOWN = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
@@ -42,6 +46,7 @@ def problem(
     *,
     title: str | None = None,
     request: Request | None = None,
+    retry_after: int | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -53,9 +58,9 @@ def problem(
     if request is not None:
         body["instance"] = request.url.path
     body.update(extensions)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status == 503:
-        headers = {"Retry-After": "5"}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status in (429, 503):
+        headers["Retry-After"] = str(retry_after or 5)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -69,8 +74,14 @@ def _status_of(exc: ServiceError) -> int:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         return problem(
-            _status_of(exc), exc.detail, title=exc.title, request=request, **exc.extensions
+            _status_of(exc),
+            exc.detail,
+            title=exc.title,
+            request=request,
+            retry_after=retry_after,
+            **exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "relic-rebirth"
     jwt_audience: str = "relic-rebirth"
 
+    max_body_bytes: int = 1_048_576  # larger request bodies get 413
+
     consumer_max_attempts: int = 3
     consumer_backoff_ms: int = 100
     outbox_poll_interval_ms: int = 250
