@@ -304,7 +304,10 @@ def _cluster_id() -> str:
     # Kafka wants a base64 UUID, 22 chars
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # the format tool would read a leading "-" as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def _wait_kafka(bootstrap: str, timeout: float) -> None:

@@ -86,6 +86,7 @@ class LicenseGranted(_LicenseEvent):
     rate_bps: int
     minimum_guarantee_fen: int = 0
     advance_fen: int = 0
+    minimum_per_unit_fen: int = 0  # the royalty per unit is at least this
 
 
 class LicenseSuspended(_LicenseEvent):
@@ -143,8 +144,10 @@ class RoyaltyAccrued(_RoyaltyEvent):
     quantity: int
     net_sales_fen: int
     royalty_fen: int
-    splits: list[RoyaltySplit]
+    splits: list[RoyaltySplit]  # what the ledger credited: royalty_fen - recouped_fen
     accrued_at: datetime
+    recouped_fen: int = 0  # kept against the license's advance, not credited again
+    period: str | None = None  # the statement period (YYYY-MM) it was posted to
 
 
 class RoyaltyReversed(_RoyaltyEvent):
@@ -162,8 +165,10 @@ class RoyaltyReversed(_RoyaltyEvent):
     quantity: int
     net_sales_fen: int  # the refunded sales, positive
     royalty_fen: int  # the royalty taken back, positive
-    splits: list[RoyaltySplit]
+    splits: list[RoyaltySplit]  # what the ledger debited back: royalty_fen - recouped_fen
     reversed_at: datetime
+    recouped_fen: int = 0  # of the advance recoupment given back
+    period: str | None = None  # the statement period (YYYY-MM) it was posted to
 
 
 class StatementIssued(_RoyaltyEvent):
@@ -179,6 +184,14 @@ class StatementIssued(_RoyaltyEvent):
     accrued_fen: int
     reversed_fen: int
     closing_balance_fen: int
+    # one rights holder's section for this license (ip issues one statement per
+    # holder and period, and one of these events per license in it); balances
+    # are what the license's postings owe the holder:
+    # closing = opening + accrued - reversed + shortfall + advance
+    holder_id: str | None = None
+    holder_kind: Literal["museum", "donor", "artist", "company"] | None = None
+    shortfall_fen: int = 0  # minimum-guarantee shortfall charged at period end
+    advance_fen: int = 0  # the license's advance, posted when granted
 
 
 class PayoutRecorded(Event):

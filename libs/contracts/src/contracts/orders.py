@@ -1,8 +1,8 @@
 """Events published by the orders service.
 
-Every order event that moves money carries its lines in full (product, SKU,
-quantity, prices, license, licensee, relics, museum), so ip and analytics need
-no lookup.
+Every order event carries its lines in full (product, SKU, quantity, prices,
+license, licensee, relics, museum; refunds their refunded part of each line),
+so ip and analytics need no lookup.
 """
 
 from datetime import datetime
@@ -83,6 +83,7 @@ class OrderConfirmed(_OrderEvent):
 
     TYPE: ClassVar[str] = "rebirth.orders.order.confirmed.v1"
     confirmed_at: datetime
+    lines: list[OrderLine] = Field(default_factory=list)  # added; empty from older producers
 
 
 class OrderRejected(_OrderEvent):
@@ -91,6 +92,7 @@ class OrderRejected(_OrderEvent):
     TYPE: ClassVar[str] = "rebirth.orders.order.rejected.v1"
     reasons: list[RejectionReason]
     rejected_at: datetime
+    lines: list[OrderLine] = Field(default_factory=list)  # added; empty from older producers
 
 
 class OrderPaid(_OrderEvent):
@@ -130,3 +132,4 @@ class OrderFulfilled(_OrderEvent):
 
     TYPE: ClassVar[str] = "rebirth.orders.order.fulfilled.v1"
     fulfilled_at: datetime
+    lines: list[OrderLine] = Field(default_factory=list)  # added; empty from older producers

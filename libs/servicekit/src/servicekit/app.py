@@ -50,6 +50,7 @@ class Runtime:
     relay: OutboxRelay
     tokens: TokenService
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # background loops end on it
 
     def events_written(self) -> None:
         """Tell the relay a write just queued events, so it need not wait a poll."""
@@ -195,6 +196,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         try:
             yield
         finally:
+            runtime.stopping.set()
             for runner in runners:
                 await runner.stop()
             relay.stop()

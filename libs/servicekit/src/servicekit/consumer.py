@@ -35,6 +35,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 from contracts import Event, dlq_topic
 from servicekit.bus import Publisher
 from servicekit.envelope import Envelope, MalformedEvent, decode
+from servicekit.errors import Unavailable
 from servicekit.metrics import CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_FAILED
 from servicekit.tracing import child_of, traceparent_var
 
@@ -42,8 +43,10 @@ __all__ = ["EventMeta", "Handler", "HandlerRegistry", "ConsumerRunner", "TRANSIE
 
 log = logging.getLogger(__name__)
 
-# the store or broker is unreachable: retry forever, never dead-letter
+# the store or broker is unreachable, or a handler lost a race and says so
+# (Unavailable): retry forever, never dead-letter
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Unavailable,
     AutoReconnect,
     ConnectionFailure,
     NetworkTimeout,

@@ -2,12 +2,26 @@
 
 from fastapi import FastAPI
 
+from ip import api, store
 from ip.config import Settings
-from servicekit.app import ServiceSpec, create_service_app
+from ip.handlers import event_handlers, run_scheduler
+from servicekit.app import Runtime, ServiceSpec, create_service_app
 
-__all__ = ["create_app"]
+__all__ = ["SPEC", "create_app"]
 
-SPEC = ServiceSpec(title="relic-rebirth ip")
+
+async def _setup(runtime: Runtime) -> None:
+    await store.ensure_indexes(runtime.db)
+
+
+SPEC = ServiceSpec(
+    title="relic-rebirth ip",
+    routers=[api.router],
+    outbox_collections=store.OUTBOX_COLLECTIONS,
+    handlers=event_handlers,
+    setup=_setup,
+    background=[run_scheduler],
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,123 @@
+"""The ip service's use cases, assembled, and its event registry.
+
+Events consumed (all idempotent, see `ip.ledger` and `ip.rights`):
+
+- catalog `museum.registered` / `museum.updated` -> a museum rights holder;
+- catalog `relic.registered` -> an IP asset (and the donor as a holder);
+- orders `order.paid` -> royalty accruals, one posting per licensed line;
+- orders `order.refunded` -> proportional reversals.
+
+The scheduler (a background loop) expires licenses whose term ended and posts
+any advance a crash kept from being posted at grant.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered
+from contracts.orders import OrderPaid, OrderRefunded
+from ip.ledger import Ledger
+from ip.licensing import Licensing
+from ip.rights import Rights
+from ip.statements import Statements
+from ip.store import Store
+from servicekit.app import Runtime
+from servicekit.consumer import TRANSIENT_ERRORS, HandlerRegistry
+
+__all__ = ["Clock", "Services", "event_handlers", "run_scheduler", "services_of"]
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    store: Store
+    rights: Rights
+    licensing: Licensing
+    ledger: Ledger
+    statements: Statements
+    clock: Clock
+
+
+def build_services(
+    store: Store,
+    *,
+    donor_share_bps: int,
+    notify: Callable[[], None],
+    clock: Clock = _utc_now,
+    close_grace_s: float = 2.0,
+) -> Services:
+    ledger = Ledger(store, notify=notify)
+    return Services(
+        store=store,
+        rights=Rights(store, donor_share_bps=donor_share_bps, notify=notify),
+        licensing=Licensing(store, ledger, notify=notify),
+        ledger=ledger,
+        statements=Statements(store, ledger, notify=notify, close_grace_s=close_grace_s),
+        clock=clock,
+    )
+
+
+def services_of(runtime: Runtime) -> Services:
+    """One Services per runtime (built on first use)."""
+    existing = getattr(runtime, "_ip_services", None)
+    if isinstance(existing, Services):
+        return existing
+    settings = runtime.settings
+    built = build_services(
+        Store(runtime.db),
+        donor_share_bps=int(getattr(settings, "donor_share_bps", 3000)),
+        notify=runtime.events_written,
+        close_grace_s=float(getattr(settings, "close_grace_s", 2.0)),
+    )
+    setattr(runtime, "_ip_services", built)  # noqa: B010
+    return built
+
+
+def event_handlers(runtime: Runtime) -> HandlerRegistry:
+    s = services_of(runtime)
+    return {
+        MuseumRegistered: [s.rights.museum_registered],  # type: ignore[list-item]
+        MuseumUpdated: [s.rights.museum_registered],  # type: ignore[list-item]
+        RelicRegistered: [s.rights.relic_registered],  # type: ignore[list-item]
+        OrderPaid: [s.ledger.accrue_order],  # type: ignore[list-item]
+        OrderRefunded: [s.ledger.reverse_refund],  # type: ignore[list-item]
+    }
+
+
+def _stopping(runtime: Runtime) -> bool:
+    return runtime.stopping.is_set()
+
+
+async def _pause(runtime: Runtime, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(runtime.stopping.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def run_scheduler(runtime: Runtime) -> None:
+    """Expire licenses whose term ended; reconcile advances. Ends at shutdown."""
+    s = services_of(runtime)
+    interval = float(getattr(runtime.settings, "scheduler_interval_s", 5.0))
+    while not runtime.ready.is_set() and not _stopping(runtime):
+        await _pause(runtime, 0.2)
+    while not _stopping(runtime):
+        try:
+            expired = await s.licensing.expire_due(s.clock())
+            if expired:
+                log.info("expired %d licenses", expired)
+            await s.licensing.reconcile_advances()
+        except TRANSIENT_ERRORS as exc:
+            log.warning("scheduler paused, store unavailable: %s", exc)
+        except Exception:  # a bad round must not stop expiry for good
+            log.exception("scheduler round failed; next round retries")
+        await _pause(runtime, interval)

@@ -1,0 +1,282 @@
+"""The license marketplace: apply, approve / reject / counter (the owning
+museum), accept or reject a counter (the applicant), suspend, reinstate,
+revoke (the museum), and scheduled expiry.
+
+A license document is the application and, once granted, the license. Every
+status change is one conditional single-document update (on `version`) that
+also carries its event (the outbox). Exclusivity is checked when applying and
+again when granting: an exclusive or sole license conflicting with a live
+(active or suspended) one is refused with 409. Grants take a short lease on
+each asset they cover (`locks`), so two grants racing on overlapping
+applications cannot both pass the check; the loser gets 409 (retry).
+"""
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.base import Event
+from contracts.ip import (
+    LicenseExpired,
+    LicenseGranted,
+    LicenseReinstated,
+    LicenseRevoked,
+    LicenseSuspended,
+)
+from ip.domain import (
+    LicenseScope,
+    RoyaltyTerms,
+    RuleViolation,
+    check_transition,
+    conflicts,
+)
+from ip.errors import BadInput, ExclusiveConflict, StateConflict, UnknownThing
+from ip.ledger import Ledger
+from ip.rights import may_see_museum
+from ip.store import LicenseRecord, Store
+from servicekit.auth import Principal, Role, require_role
+from servicekit.errors import Forbidden
+from servicekit.outbox import outbox_entry
+
+__all__ = ["Licensing"]
+
+log = logging.getLogger(__name__)
+GRANT_LEASE = timedelta(seconds=30)
+_MUSEUM_ACTIONS = {"approve", "reject", "counter", "suspend", "reinstate", "revoke"}
+
+
+def _validated(scope: LicenseScope, terms: RoyaltyTerms) -> None:
+    try:
+        scope.validate()
+        terms.validate()
+    except RuleViolation as exc:
+        raise BadInput(str(exc)) from exc
+
+
+class Licensing:
+    def __init__(
+        self, store: Store, ledger: Ledger, *, notify: Callable[[], None] | None = None
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._notify = notify or (lambda: None)
+
+    async def _check_exclusivity(self, scope: LicenseScope) -> None:
+        live = await self._store.live_licenses_on(sorted(scope.asset_ids))
+        found = conflicts(scope, [lic.scope for lic in live])
+        if found:
+            raise ExclusiveConflict(found)
+
+    async def apply(
+        self, principal: Principal, *, scope: LicenseScope, terms: RoyaltyTerms, now: datetime
+    ) -> LicenseRecord:
+        require_role(principal, Role.LICENSEE)
+        licensee = principal.licensee_id or ""
+        license_id = f"lic-{uuid.uuid4().hex[:12]}"
+        scope = LicenseScope(
+            licensee_id=licensee,
+            asset_ids=scope.asset_ids,
+            categories=scope.categories,
+            territory=scope.territory,
+            channels=scope.channels,
+            starts_at=scope.starts_at,
+            ends_at=scope.ends_at,
+            exclusivity=scope.exclusivity,
+            license_id=license_id,
+        )
+        _validated(scope, terms)
+        assets = await self._store.assets_by_ids(sorted(scope.asset_ids))
+        missing = scope.asset_ids - {a.asset_id for a in assets}
+        if missing:
+            raise BadInput(f"unknown assets: {sorted(missing)}")
+        museums = {a.museum_id for a in assets}
+        if len(museums) != 1:
+            raise BadInput("one application covers the assets of one museum")
+        await self._check_exclusivity(scope)
+        lic = LicenseRecord(
+            license_id=license_id,
+            status="applied",
+            version=1,
+            museum_id=museums.pop(),
+            scope=scope,
+            relic_ids=tuple(sorted(a.relic_id for a in assets if a.relic_id)),
+            terms=terms,
+            counter_terms=None,
+            applied_at=now,
+            history=({"action": "apply", "by": principal.subject, "at": now.isoformat()},),
+        )
+        await self._store.insert_license(lic)
+        return lic
+
+    async def get(self, principal: Principal, license_id: str) -> LicenseRecord:
+        lic = await self._store.license(license_id)
+        if lic is None or not (
+            may_see_museum(principal, lic.museum_id)
+            or principal.can_act_for_licensee(lic.scope.licensee_id)
+        ):
+            raise UnknownThing("license", license_id)
+        return lic
+
+    async def list_for(self, principal: Principal, status: str | None) -> list[LicenseRecord]:
+        if principal.role is Role.MUSEUM:
+            return await self._store.licenses_for(museum_id=principal.museum_id, status=status)
+        if principal.role is Role.LICENSEE:
+            return await self._store.licenses_for(licensee_id=principal.licensee_id, status=status)
+        require_role(principal, Role.OPERATOR)
+        return await self._store.licenses_for(status=status)
+
+    async def act(
+        self,
+        principal: Principal,
+        license_id: str,
+        action: str,
+        *,
+        now: datetime,
+        reason: str = "",
+        counter_terms: RoyaltyTerms | None = None,
+    ) -> LicenseRecord:
+        lic = await self.get(principal, license_id)
+        applicant = (
+            principal.role is Role.LICENSEE and principal.licensee_id == lic.scope.licensee_id
+        )
+        if action == "accept" and not applicant:
+            raise Forbidden("only the applicant accepts a counter-offer")
+        declines_counter = action == "reject" and lic.status == "countered" and applicant
+        if (
+            action in _MUSEUM_ACTIONS
+            and not declines_counter
+            and not may_see_museum(principal, lic.museum_id)
+        ):
+            raise Forbidden(f"only the owning museum may {action} this license")
+        try:
+            target = check_transition(action, lic.status)
+        except RuleViolation as exc:
+            raise StateConflict(str(exc)) from exc
+        terms = lic.terms
+        changes: dict[str, Any] = {}
+        if action == "counter":
+            if counter_terms is None:
+                raise BadInput("a counter-offer carries royalty terms")
+            _validated(lic.scope, counter_terms)
+            changes["counter_terms"] = counter_terms
+        if action == "accept" and lic.counter_terms is not None:
+            terms = lic.counter_terms
+            changes["terms"] = terms
+        events: list[Event] = []
+        if target == "active" and action in ("approve", "accept"):
+            changes["granted_at"] = now
+            events.append(_granted(lic, terms))
+        elif action == "suspend":
+            events.append(LicenseSuspended(**_ids(lic), reason=reason or "suspended"))
+        elif action == "reinstate":
+            events.append(LicenseReinstated(**_ids(lic)))
+        elif action == "revoke":
+            changes["ended_at"] = now
+            events.append(LicenseRevoked(**_ids(lic), reason=reason or "revoked"))
+        history = {
+            "action": action,
+            "by": principal.subject,
+            "at": now.isoformat(),
+            "reason": reason,
+        }
+        if "granted_at" in changes:
+            await self._grant(lic, target, history, events, now=now, **changes)
+        else:
+            await self._update(lic, target, history, events, **changes)
+        updated = await self._store.license(license_id)
+        assert updated is not None
+        if updated.status == "active" and action in ("approve", "accept"):
+            await self._ledger.post_advance(updated)
+        return updated
+
+    async def _grant(
+        self,
+        lic: LicenseRecord,
+        status: str,
+        history: dict[str, str],
+        events: Sequence[Event],
+        *,
+        now: datetime,
+        **changes: Any,
+    ) -> None:
+        """Check exclusivity and grant under a lease on the license's assets, so
+        two overlapping grants cannot both pass the check."""
+        owner = uuid.uuid4().hex
+        assets = sorted(lic.scope.asset_ids)
+        if not await self._store.lock_assets(assets, owner=owner, now=now, until=now + GRANT_LEASE):
+            raise StateConflict("another grant on these assets is in progress; retry")
+        try:
+            await self._check_exclusivity(lic.scope)
+            await self._update(lic, status, history, events, **changes)
+        finally:
+            await self._store.unlock_assets(assets, owner=owner)
+
+    async def _update(
+        self,
+        lic: LicenseRecord,
+        status: str,
+        history: dict[str, str],
+        events: Sequence[Event],
+        **changes: Any,
+    ) -> None:
+        outbox = [outbox_entry(e, source="ip") for e in events]
+        moved = await self._store.update_license(
+            lic, status=status, history=history, outbox=outbox, **changes
+        )
+        if not moved:
+            raise StateConflict(f"license {lic.license_id} changed meanwhile; retry")
+        if events:
+            self._notify()
+
+    async def expire_due(self, now: datetime) -> int:
+        """Expire every live license whose term has ended; returns how many."""
+        expired = 0
+        for lic in await self._store.licenses_due(now):
+            history = {
+                "action": "expire",
+                "by": "scheduler",
+                "at": now.isoformat(),
+                "reason": "term ended",
+            }
+            try:
+                await self._update(
+                    lic, "expired", history, [LicenseExpired(**_ids(lic))], ended_at=now
+                )
+                expired += 1
+            except StateConflict:
+                log.info("license %s changed while expiring; next round", lic.license_id)
+        return expired
+
+    async def reconcile_advances(self) -> None:
+        """Post the advance of any granted license whose grant did not get to it."""
+        for lic in await self._store.licenses_with_advance():
+            await self._ledger.post_advance(lic)
+
+
+def _ids(lic: LicenseRecord) -> dict[str, str]:
+    return {
+        "license_id": lic.license_id,
+        "licensee_id": lic.scope.licensee_id,
+        "museum_id": lic.museum_id,
+    }
+
+
+def _granted(lic: LicenseRecord, terms: RoyaltyTerms) -> LicenseGranted:
+    s = lic.scope
+    return LicenseGranted(
+        **_ids(lic),
+        asset_ids=sorted(s.asset_ids),
+        relic_ids=list(lic.relic_ids),
+        categories=sorted(s.categories),
+        territory=s.territory,
+        channels=sorted(s.channels),
+        exclusivity=s.exclusivity,
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        rate_bps=terms.rate_bps,
+        minimum_guarantee_fen=terms.minimum_guarantee_fen,
+        advance_fen=terms.advance_fen,
+        minimum_per_unit_fen=terms.minimum_per_unit_fen,
+    )
