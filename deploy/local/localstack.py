@@ -85,7 +85,10 @@ def build_kafka() -> None:
 
 
 def build_ferretdb() -> None:
-    if FERRETDB_BIN.exists():
+    sources = [HERE / "ferretdb" / name for name in ("main.go", "writeproxy.go", "go.mod")]
+    if FERRETDB_BIN.exists() and all(
+        s.stat().st_mtime <= FERRETDB_BIN.stat().st_mtime for s in sources
+    ):
         return
     go = require_tool("go")
     print("building FerretDB 1.24 from the Go module proxy (once) ...", flush=True)
@@ -207,6 +210,8 @@ class LocalStack:
             handler,
             "-sqlite-url",
             f"file:{data}/",
+            "-socket-dir",
+            str(self.home),
         ]
         if handler == "postgresql":
             cmd += ["-postgresql-url", os.environ["FERRETDB_POSTGRESQL_URL"]]

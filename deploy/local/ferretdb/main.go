@@ -2,6 +2,14 @@
 // for machines without Docker. `go install .../cmd/ferretdb` panics at start
 // because build/version wants a generated version.txt the module lacks, so we
 // embed the library instead.
+//
+// FerretDB 1.24 applies an update as read, modify in Go, write back, with no
+// lock between the steps (its SQLite backend avoids transactions by design),
+// so two concurrent updates of one document can lose one of them. MongoDB
+// guarantees single-document atomicity and our services rely on it (stock
+// never oversold, counters exact). So FerretDB listens on a private Unix
+// socket, and the public TCP port is a small wire-protocol proxy that runs
+// write commands one at a time; reads stay concurrent. See writeproxy.go.
 package main
 
 import (
@@ -10,6 +18,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -20,10 +29,14 @@ func main() {
 	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql")
 	sqliteURL := flag.String("sqlite-url", "file:.local/ferretdb/", "SQLite directory URL (trailing slash)")
 	postgresURL := flag.String("postgresql-url", "", "PostgreSQL URL when -handler=postgresql")
+	socketDir := flag.String("socket-dir", os.TempDir(), "where FerretDB's private Unix socket lives")
 	flag.Parse()
 
+	socket := filepath.Join(*socketDir, "ferretdb-"+filepath.Base(*listen)+".sock")
+	_ = os.Remove(socket)
+
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Listener:      ferretdb.ListenerConfig{Unix: socket},
 		Handler:       *handler,
 		SQLiteURL:     *sqliteURL,
 		PostgreSQLURL: *postgresURL,
@@ -35,6 +48,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	log.Printf("ferretdb listening on %s (handler %s)", *listen, *handler)
-	f.Run(ctx)
+	go f.Run(ctx)
+
+	log.Printf("ferretdb listening on %s (handler %s, writes serialised)", *listen, *handler)
+	if err := serveWriteSerialisingProxy(ctx, *listen, socket); err != nil {
+		log.Fatal(err)
+	}
 }
