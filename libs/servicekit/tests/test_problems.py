@@ -24,6 +24,8 @@ def _app() -> FastAPI:
 
     @router.post("/things")
     async def create(thing: Thing) -> Thing:
+        if thing.name == "clash":
+            raise Conflict("extension names a standard member", status="PAID", title="x")
         if thing.name == "dup":
             raise Conflict("a thing with that name exists", name=thing.name)
         return thing
@@ -81,3 +83,10 @@ async def test_unknown_routes_are_problems_too(client: httpx.AsyncClient) -> Non
     response = await client.get("/nowhere")
     assert response.status_code == 404
     assert response.json()["title"] == "Not Found"
+
+
+async def test_extensions_never_replace_standard_members(client: httpx.AsyncClient) -> None:
+    response = await client.post("/things", json={"name": "clash", "price_fen": 1})
+    assert response.status_code == 409
+    assert response.json()["status"] == 409
+    assert response.json()["title"] == "Conflict"

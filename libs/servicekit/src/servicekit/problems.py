@@ -37,6 +37,7 @@ _STATUS: dict[type[ServiceError], int] = {
     RateLimited: 429,
     Unavailable: 503,
 }
+_STANDARD_MEMBERS = {"type", "title", "status", "detail", "instance", "request", "retry_after"}
 _STORE_DOWN = (AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 
 
@@ -49,6 +50,7 @@ def problem(
     retry_after: int | None = None,
     **extensions: Any,
 ) -> JSONResponse:
+    """A problem+json response; extension members never replace the standard ones."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -57,7 +59,7 @@ def problem(
     }
     if request is not None:
         body["instance"] = request.url.path
-    body.update(extensions)
+    body.update({k: v for k, v in extensions.items() if k not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status in (429, 503):
         headers["Retry-After"] = str(retry_after or 5)
@@ -75,13 +77,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        # standard member names in a domain error's extensions must not collide
+        extensions = {k: v for k, v in exc.extensions.items() if k not in _STANDARD_MEMBERS}
         return problem(
             _status_of(exc),
             exc.detail,
             title=exc.title,
             request=request,
             retry_after=retry_after,
-            **exc.extensions,
+            **extensions,
         )
 
     @app.exception_handler(RequestValidationError)

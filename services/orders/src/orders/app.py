@@ -1,14 +1,132 @@
-"""Wiring: the orders service's routes, collections, handlers and lifespan."""
+"""Wiring: the orders service's routes, collections, handlers, the expiry
+sweeper and the sandbox provider's webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
+from typing import Any, cast
 
 from fastapi import FastAPI
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 
+from orders import api, store
 from orders.config import Settings
-from servicekit.app import ServiceSpec, create_service_app
+from orders.handlers import Context, expire_due_orders, registry
+from orders.payments import SandboxProvider
+from servicekit.app import Runtime, ServiceSpec, create_service_app
+from servicekit.consumer import HandlerRegistry
+from servicekit.relay import OutboxRelay
 
 __all__ = ["create_app"]
 
-SPEC = ServiceSpec(title="relic-rebirth orders")
+log = logging.getLogger(__name__)
+
+
+class _Wiring:
+    """Builds the use-case context once the runtime (Mongo, relay) exists."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.provider = SandboxProvider(
+            secret=settings.payment_webhook_secret.get_secret_value().encode(),
+            tolerance_seconds=settings.payment_webhook_tolerance_seconds,
+            webhook_delay_seconds=settings.sandbox_webhook_delay_seconds,
+        )
+        self.context: Context | None = None
+        self.relays: list[OutboxRelay] = []
+        self.writes = store.OrderWrites()
+
+    def bind(self, runtime: Runtime) -> Context:
+        if self.context is None:
+            writes = self.writes
+            # our own relays over the orders collection, their writes serialized
+            # with ours per order (see store.SerializedOutbox)
+            outbox = store.SerializedOutbox(runtime.db["orders"], writes)
+            self.relays = [
+                OutboxRelay(
+                    collections=[cast(AsyncCollection[dict[str, Any]], outbox)],
+                    publisher=runtime.publisher,
+                    poll_interval=self.settings.outbox_poll_interval_ms / 1000,
+                )
+                for _ in range(self.settings.outbox_relays)
+            ]
+            self.context = Context(
+                orders=store.OrderStore(runtime.db, writes),
+                products=store.ProductStore(runtime.db),
+                carts=store.CartStore(runtime.db, writes),
+                provider=self.provider,
+                payment_window=timedelta(seconds=self.settings.payment_window_seconds),
+                provider_timeout=self.settings.payment_provider_timeout_seconds,
+                events_written=self.events_written,
+            )
+        return self.context
+
+    def events_written(self) -> None:
+        for relay in self.relays:
+            relay.notify()
+
+    def handlers(self, runtime: Runtime) -> HandlerRegistry:
+        return registry(self.bind(runtime))
+
+    async def setup(self, runtime: Runtime) -> None:
+        await store.ensure_indexes(runtime.db)
+        await store.detect_ferretdb(runtime.db, self.writes)
+
+    async def expire_unpaid_orders(self, context: Context) -> None:
+        """The sweeper: every replica runs one; rev-checked writes keep them apart."""
+        while True:
+            try:
+                expired = await expire_due_orders(ctx=context)
+                if expired:
+                    log.info("expired %s unpaid orders", expired)
+            except PyMongoError as exc:  # the store is down: try again next round
+                log.warning("expiry sweep failed: %s", exc)
+            await asyncio.sleep(self.settings.expiry_sweep_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or Settings())
+    settings = settings or Settings()
+    wiring = _Wiring(settings)
+    spec = ServiceSpec(
+        title="relic-rebirth orders",
+        routers=[api.router],
+        handlers=wiring.handlers,
+        setup=wiring.setup,
+    )
+    app = create_service_app(spec, settings)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Own loops instead of ServiceSpec.background: those are only cancelled
+        # after a 10 s grace on shutdown; these stop at once.
+        async with inner(app):
+            context = wiring.bind(app.state.runtime)
+            app.state.orders = context
+            app.state.webhook_url = settings.payment_webhook_url
+            relay_tasks = [
+                asyncio.create_task(relay.run(), name=f"orders-outbox-relay-{n}")
+                for n, relay in enumerate(wiring.relays)
+            ]
+            loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
+                lambda: wiring.expire_unpaid_orders(context),
+                wiring.provider.run_deliveries,
+            ]
+            tasks = [asyncio.create_task(loop()) for loop in loops]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for relay in wiring.relays:
+                    relay.stop()
+                await asyncio.gather(*relay_tasks)
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,409 @@
+"""Use cases with in-memory fakes passed in: no Mongo, no Kafka, no HTTP."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts.catalog import ProductPublished, ProductSnapshot, StockReserved
+from orders import handlers
+from orders.domain import Cart, Order, OrderStatus, PaymentStatus, Product, Viewer
+from orders.errors import IdempotencyKeyReused, NotAllowed, ProductNotOrderable
+from orders.handlers import Context, PlaceOrder
+from orders.payments import SIGNATURE_HEADER, SandboxProvider, sign
+from orders.store import IdempotencyKeyTaken, OrderFilter
+from servicekit.consumer import EventMeta
+
+pytestmark = pytest.mark.asyncio
+
+SECRET = b"unit-test-secret"
+TOURIST = Viewer(role="tourist", subject="t1")
+
+
+class FakeOrders:
+    """Behaves like OrderStore: rev-checked saves; `lose_races` makes the next
+    saves fail as if another writer got there first."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Order] = {}
+        self.published: list[tuple[str, str]] = []  # (event id, type)
+        self.lose_races = 0
+
+    async def get(self, order_id: str) -> Order | None:
+        row = self.rows.get(order_id)
+        return copy.deepcopy(row) if row else None
+
+    async def insert(self, order: Order) -> None:
+        if order.order_id in self.rows:
+            raise IdempotencyKeyTaken(order.idempotency_key)
+        self._keep(order, rev=1)
+
+    async def save(self, order: Order) -> bool:
+        if self.lose_races:
+            self.lose_races -= 1
+            return False
+        if self.rows[order.order_id].rev != order.rev:
+            return False
+        self._keep(order, rev=order.rev + 1)
+        return True
+
+    def _keep(self, order: Order, *, rev: int) -> None:
+        self.published += [(p.event_id, p.event.TYPE.split(".")[-2]) for p in order.events]
+        order.rev, order.events, order.changed = rev, [], False
+        self.rows[order.order_id] = copy.deepcopy(order)
+
+    async def find(self, _where: OrderFilter, *, limit: int, offset: int) -> list[Order]:
+        return list(self.rows.values())[offset : offset + limit]
+
+    async def due_for_expiry(self, now: datetime, *, limit: int) -> list[Order]:
+        due = [
+            copy.deepcopy(o)
+            for o in self.rows.values()
+            if o.status is OrderStatus.CONFIRMED and o.payment_due_at and o.payment_due_at <= now
+        ]
+        return due[:limit]
+
+
+class FakeProducts:
+    def __init__(self, *products: Product) -> None:
+        self.rows = {p.product_id: p for p in products}
+
+    async def apply(self, product: Product) -> bool:
+        current = self.rows.get(product.product_id)
+        if current and current.version >= product.version:
+            return False
+        self.rows[product.product_id] = product
+        return True
+
+    async def get(self, product_id: str) -> Product | None:
+        return self.rows.get(product_id)
+
+    async def get_many(self, product_ids: list[str]) -> dict[str, Product]:
+        return {pid: self.rows[pid] for pid in product_ids if pid in self.rows}
+
+
+class FakeCarts:
+    def __init__(self) -> None:
+        self.rows: dict[str, Cart] = {}
+
+    async def insert(self, cart: Cart) -> None:
+        self.rows[cart.cart_id] = copy.deepcopy(cart)
+
+    async def get(self, cart_id: str) -> Cart | None:
+        return copy.deepcopy(self.rows.get(cart_id))
+
+    async def save(self, cart: Cart) -> bool:
+        cart.rev += 1
+        self.rows[cart.cart_id] = copy.deepcopy(cart)
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 5, 1, 10, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def product(pid: str = "p1", price: int = 1_000, version: int = 1, **kw: Any) -> Product:
+    fields: dict[str, Any] = {
+        "product_id": pid,
+        "sku": f"SKU-{pid}",
+        "title_zh": "书签",
+        "title_en": "Bookmark",
+        "price_fen": price,
+        "relic_ids": ("r1",),
+        "museum_ids": ("m1",),
+        "license_id": "lic1",
+        "licensee_id": "lee1",
+        "status": "active",
+        "sellable": True,
+        "version": version,
+    }
+    fields.update(kw)
+    return Product(**fields)
+
+
+def make_ctx(*products: Product) -> tuple[Context, FakeOrders, SandboxProvider, Clock]:
+    orders, provider, clock = FakeOrders(), SandboxProvider(secret=SECRET), Clock()
+    ctx = Context(
+        orders=orders,  # type: ignore[arg-type]
+        products=FakeProducts(*products),  # type: ignore[arg-type]
+        carts=FakeCarts(),  # type: ignore[arg-type]
+        provider=provider,
+        payment_window=timedelta(minutes=15),
+        provider_timeout=0.05,
+        events_written=lambda: None,
+        clock=clock,
+    )
+    return ctx, orders, provider, clock
+
+
+def meta(n: int = 1) -> EventMeta:
+    return EventMeta(
+        id=f"evt-{n}",
+        type="t",
+        source="catalog",
+        subject="s",
+        time=datetime.now(UTC),
+        topic="catalog.stock",
+        partition=0,
+        offset=n,
+    )
+
+
+def command(key: str = "k1", lines: list[tuple[str, int]] | None = None) -> PlaceOrder:
+    lines = lines or [("p1", 2)]
+    return PlaceOrder(
+        idempotency_key=key,
+        fingerprint=handlers.fingerprint({"lines": lines}),
+        lines=lines,
+        cart_id=None,
+        email=None,
+    )
+
+
+async def confirmed(ctx: Context) -> Order:
+    order, _ = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command())
+    reserved = StockReserved(order_id=order.order_id, lines=[])
+    await handlers.confirm_order(reserved, meta(), ctx=ctx)
+    fresh = await ctx.orders.get(order.order_id)
+    assert fresh is not None
+    return fresh
+
+
+def webhook(order: Order, payment_id: str, kind: str = "payment.succeeded") -> tuple[bytes, str]:
+    body = json.dumps(
+        {
+            "event_id": "e1",
+            "kind": kind,
+            "payment_id": payment_id,
+            "order_id": order.order_id,
+            "provider_ref": "ch_1",
+            "amount_fen": order.total_fen,
+        }
+    ).encode()
+    return body, sign(SECRET, body, int(time.time()))
+
+
+# --- the replica -------------------------------------------------------------------
+
+
+async def test_product_events_apply_by_version() -> None:
+    ctx, *_ = make_ctx()
+    snap = ProductSnapshot(
+        product_id="p1",
+        sku="S",
+        title_zh="z",
+        title_en="e",
+        category="c",
+        price_fen=500,
+        relic_ids=[],
+        museum_ids=[],
+        license_id=None,
+        licensee_id=None,
+        status="active",
+        sellable=True,
+        version=2,
+    )
+    await handlers.apply_product(ProductPublished(product_id="p1", product=snap), meta(), ctx=ctx)
+    stale = snap.model_copy(update={"price_fen": 1, "version": 1})
+    await handlers.apply_product(ProductPublished(product_id="p1", product=stale), meta(), ctx=ctx)
+    assert (await handlers.get_product(ctx=ctx, product_id="p1")).price_fen == 500
+
+
+# --- checkout ----------------------------------------------------------------------
+
+
+async def test_the_same_key_and_body_return_the_same_order_once() -> None:
+    ctx, orders, *_ = make_ctx(product())
+    first, created = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command())
+    again, created_again = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command())
+    assert created
+    assert not created_again
+    assert again.order_id == first.order_id
+    assert orders.published == [(f"{first.order_id}:placed", "placed")]
+    with pytest.raises(IdempotencyKeyReused):
+        await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command(lines=[("p1", 3)]))
+    # keys are scoped per customer: another tourist's "k1" is another order
+    other, created_other = await handlers.place_order(
+        ctx=ctx, viewer=Viewer(role="tourist", subject="t2"), command=command()
+    )
+    assert created_other
+    assert other.order_id != first.order_id
+
+
+async def test_guests_need_an_email_and_operators_do_not_shop() -> None:
+    ctx, *_ = make_ctx(product())
+    with pytest.raises(NotAllowed):
+        await handlers.place_order(ctx=ctx, viewer=Viewer(role="guest"), command=command())
+    with pytest.raises(NotAllowed):
+        await handlers.place_order(
+            ctx=ctx, viewer=Viewer(role="operator", subject="op"), command=command()
+        )
+
+
+async def test_a_cart_checks_out_at_replica_prices() -> None:
+    ctx, *_ = make_ctx(product("p1", 300), product("p2", 50, sellable=False))
+    guest = Viewer(role="guest")
+    cart = await handlers.create_cart(ctx=ctx, viewer=guest)
+    await handlers.set_cart_line(
+        ctx=ctx, cart_id=cart.cart_id, viewer=guest, product_id="p1", quantity=4
+    )
+    with pytest.raises(ProductNotOrderable):
+        await handlers.set_cart_line(
+            ctx=ctx, cart_id=cart.cart_id, viewer=guest, product_id="p2", quantity=1
+        )
+    order, _ = await handlers.place_order(
+        ctx=ctx,
+        viewer=guest,
+        command=PlaceOrder("k", "f", None, cart.cart_id, "Guest@Example.cn"),
+    )
+    assert order.total_fen == 1_200
+    assert order.customer.id == "guest@example.cn"
+    assert (await handlers.get_cart(ctx=ctx, cart_id=cart.cart_id, viewer=guest)).order_id
+
+
+# --- the saga ---------------------------------------------------------------------
+
+
+async def test_a_redelivered_stock_reserved_confirms_once() -> None:
+    ctx, orders, *_ = make_ctx(product())
+    order = await confirmed(ctx)
+    reserved = StockReserved(order_id=order.order_id, lines=[])
+    await handlers.confirm_order(reserved, meta(), ctx=ctx)  # the redelivery
+    await handlers.confirm_order(StockReserved(order_id="elsewhere", lines=[]), meta(2), ctx=ctx)
+    assert [kind for _, kind in orders.published] == ["placed", "confirmed"]
+
+
+# --- payments ------------------------------------------------------------------------
+
+
+async def test_a_webhook_captures_once_and_a_late_second_capture_is_reversed() -> None:
+    ctx, orders, provider, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    _, timed_out, _ = await handlers.start_payment(
+        ctx=ctx,
+        order_id=order.order_id,
+        viewer=TOURIST,
+        card_token="tok_sandbox_timeout",
+        idempotency_key=None,
+        webhook_url="http://x",
+    )
+    assert timed_out.status is PaymentStatus.TIMED_OUT
+    _, approved, _ = await handlers.start_payment(
+        ctx=ctx,
+        order_id=order.order_id,
+        viewer=TOURIST,
+        card_token="tok_sandbox_approve",
+        idempotency_key="pay-key",
+        webhook_url="http://x",
+    )
+    _, replay, created = await handlers.start_payment(
+        ctx=ctx,
+        order_id=order.order_id,
+        viewer=TOURIST,
+        card_token="tok_sandbox_approve",
+        idempotency_key="pay-key",
+        webhook_url="http://x",
+    )
+    assert replay.payment_id == approved.payment_id
+    assert not created
+
+    body, signature = webhook(order, approved.payment_id)
+    assert await handlers.settle_payment(ctx=ctx, body=body, signature=signature) == "captured"
+    assert await handlers.settle_payment(ctx=ctx, body=body, signature=signature) == "duplicate"
+    # the timed-out charge went through after all: refunded, never kept
+    late, late_signature = webhook(order, timed_out.payment_id)
+    assert await handlers.settle_payment(ctx=ctx, body=late, signature=late_signature) == "reverse"
+    assert provider.refunds == {f"reverse:{timed_out.payment_id}": ("ch_1", order.total_fen)}
+    assert [kind for _, kind in orders.published].count("paid") == 1
+
+
+# --- expiry --------------------------------------------------------------------------
+
+
+async def test_the_sweeper_skips_an_order_it_lost_and_gets_it_next_round() -> None:
+    ctx, orders, _, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    assert await handlers.expire_due_orders(ctx=ctx) == 0  # not due yet
+    clock.now += timedelta(minutes=16)
+    orders.lose_races = 1  # another replica (or a capture) wrote first
+    assert await handlers.expire_due_orders(ctx=ctx) == 0
+    assert await handlers.expire_due_orders(ctx=ctx) == 1
+    assert await handlers.expire_due_orders(ctx=ctx) == 0
+    assert orders.rows[order.order_id].status is OrderStatus.CANCELLED
+    assert [kind for _, kind in orders.published].count("cancelled") == 1
+
+
+# --- refunds ----------------------------------------------------------------------------
+
+
+async def test_refunds_reach_the_provider_under_their_own_key() -> None:
+    ctx, orders, provider, _ = make_ctx(product(price=1_000))
+    order = await confirmed(ctx)
+    _, payment, _ = await handlers.start_payment(
+        ctx=ctx,
+        order_id=order.order_id,
+        viewer=TOURIST,
+        card_token="tok_sandbox_approve",
+        idempotency_key=None,
+        webhook_url="http://x",
+    )
+    body, signature = webhook(order, payment.payment_id)
+    await handlers.settle_payment(ctx=ctx, body=body, signature=signature)
+    line_id = order.lines[0].line_id
+    args: dict[str, Any] = {
+        "ctx": ctx,
+        "order_id": order.order_id,
+        "viewer": TOURIST,
+        "key": "r1",
+        "request_fingerprint": "f",
+        "lines": [(line_id, 1)],
+        "restock": True,
+        "reason": None,
+    }
+    _, refund, created = await handlers.refund_order(**args)
+    _, again, created_again = await handlers.refund_order(**args)
+    assert created
+    assert not created_again
+    assert again.refund_id == refund.refund_id
+    assert provider.refunds == {f"refund:{refund.refund_id}": (payment.provider_ref, 1_000)}
+    with pytest.raises(NotAllowed):
+        await handlers.refund_order(
+            **{**args, "key": "r2", "viewer": Viewer(role="licensee", licensee_id="lee1")}
+        )
+
+
+async def test_signed_webhooks_are_verified() -> None:
+    provider = SandboxProvider(secret=SECRET)
+    body = b'{"x": 1}'
+    from orders.errors import InvalidSignature
+
+    for signature in (None, "garbage", sign(b"other", body, int(time.time()))):
+        with pytest.raises(InvalidSignature):
+            provider.verify(body, signature)
+    stale = sign(SECRET, body, int(time.time()) - 3_600)
+    with pytest.raises(InvalidSignature):
+        provider.verify(body, stale)
+    assert SIGNATURE_HEADER == "Sandbox-Signature"
+
+
+async def test_a_consumer_that_loses_every_race_asks_to_be_retried() -> None:
+    from orders.errors import LostRace
+    from servicekit.errors import Unavailable
+
+    ctx, orders, *_ = make_ctx(product())
+    order, _ = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command())
+    orders.lose_races = 100
+    with pytest.raises(LostRace) as caught:
+        await handlers.confirm_order(
+            StockReserved(order_id=order.order_id, lines=[]), meta(), ctx=ctx
+        )
+    assert isinstance(caught.value, Unavailable)  # servicekit retries it, never dead-letters
