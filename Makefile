@@ -20,19 +20,27 @@ $(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	$(PY) -m pip install -q $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with every package installed editable
+# the dashboard's charts: Apache ECharts from the npm registry, bundled at build time
+ECHARTS := services/analytics/src/analytics/static/echarts.min.js
+$(ECHARTS): services/analytics/web/package-lock.json
+	services/analytics/scripts/build_static.sh --force
+
+install: $(STAMP) $(ECHARTS) ## create .venv with every package installed editable
 
 KUSTOMIZE := .local/bin/kustomize
 $(KUSTOMIZE):
 	@command -v go >/dev/null || { echo "error: go is missing: install Go 1.24+ (https://go.dev/doc/install)"; exit 1; }
 	GOBIN=$(CURDIR)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 
-tools: $(KUSTOMIZE) ## what the deploy checks need: docker-compose (Debian) and kustomize (Go)
-	@command -v docker-compose >/dev/null || { \
+DEBIAN_TOOLS := docker-compose chromium fonts-wqy-microhei
+tools: $(KUSTOMIZE) ## test tools: docker-compose, chromium + a CJK font (Debian), kustomize (Go)
+	@missing=""; for p in $(DEBIAN_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null)); \
-	  else echo "error: docker-compose is missing: sudo apt-get install docker-compose"; exit 1; fi; }
+	    echo "installing$$missing (Debian)"; \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null)); \
+	  else echo "error: missing$$missing: sudo apt-get install$$missing"; exit 1; fi; fi
 
 up: install ## run the platform (docker compose, or the local stack + services)
 	@if docker info >/dev/null 2>&1; then docker compose up -d --build --wait; \

@@ -1,4 +1,4 @@
-"""analytics settings: the shared ones, plus its own database name."""
+"""analytics settings: the shared ones, plus its own database name and knobs."""
 
 from pydantic import AliasChoices, Field
 
@@ -12,3 +12,13 @@ class Settings(ServiceSettings):
     mongodb_database: str = Field(
         "analytics", validation_alias=AliasChoices("ANALYTICS_MONGODB_DATABASE", "mongodb_database")
     )
+    # how often the live projector checks whether a replay activated a new version
+    projection_poll_ms: int = 1_000
+    # how often the operator overview samples topic end offsets (events/s)
+    overview_sample_ms: int = 5_000
+    # how long applied event ids are kept to skip republished copies of them
+    seen_retention_hours: int = 7 * 24
+    # a replay records seen event ids and its progress every this many events
+    replay_batch_events: int = 5_000
+    # documents a replay folds in memory before it spills them to the store
+    replay_max_docs: int = 500_000

@@ -1,0 +1,5 @@
+"""`python -m analytics replay`."""
+
+from analytics.cli import main
+
+main()

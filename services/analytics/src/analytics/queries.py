@@ -1,0 +1,225 @@
+"""Read use cases: a museum's dashboard, the operator overview, CSV tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from analytics import reports
+from analytics.domain import (
+    LICENSEE_DAYS,
+    MUSEUM_DAYS,
+    PRODUCT_DAYS,
+    RELIC_DAYS,
+    TZ,
+    utc_minute,
+)
+from analytics.overview import KafkaSnapshot
+from analytics.reports import Granularity, Totals
+from analytics.schemas import (
+    DashboardRead,
+    FiguresRead,
+    GuaranteeRead,
+    LagRead,
+    MinuteRead,
+    OverviewRead,
+    PeriodRead,
+    RankedRead,
+    TopicRead,
+)
+from analytics.store import ProjectionStore, Row
+
+__all__ = ["Table", "csv_table", "museum_dashboard", "overview"]
+
+
+def _figures(t: Totals) -> FiguresRead:
+    return FiguresRead(**t.as_dict())
+
+
+def _ranked(
+    ranked: Sequence[tuple[str, Totals]], names: Mapping[str, Row], zh: str, en: str
+) -> list[RankedRead]:
+    out = []
+    for key, t in ranked:
+        named = names.get(key, {})
+        out.append(
+            RankedRead(
+                id=key,
+                name_zh=named.get(zh),
+                name_en=named.get(en),
+                gross_fen=t.gross_fen,
+                refunds_fen=t.refunds_fen,
+                net_fen=t.net_fen,
+                units=t.units,
+                net_units=t.net_units,
+                refund_rate_bps=t.refund_rate_bps,
+                royalty_accrued_fen=t.royalty_accrued_fen,
+                royalty_reversed_fen=t.royalty_reversed_fen,
+                royalty_net_fen=t.royalty_net_fen,
+            )
+        )
+    return out
+
+
+def _guarantee(row: Row) -> GuaranteeRead:
+    accrued = int(row.get("royalty_accrued_fen", 0))
+    reversed_ = int(row.get("royalty_reversed_fen", 0))
+    progress = reports.guarantee_progress(
+        accrued_fen=accrued,
+        reversed_fen=reversed_,
+        minimum_guarantee_fen=int(row.get("minimum_guarantee_fen", 0)),
+    )
+    gross = int(row.get("gross_fen", 0))
+    return GuaranteeRead(
+        license_id=str(row["_id"]),
+        licensee_id=row.get("licensee_id"),
+        status=row.get("status"),
+        rate_bps=row.get("rate_bps"),
+        starts_at=row.get("starts_at"),
+        ends_at=row.get("ends_at"),
+        gross_fen=gross,
+        net_fen=gross - int(row.get("refunds_fen", 0)),
+        royalty_accrued_fen=accrued,
+        royalty_reversed_fen=reversed_,
+        earned_fen=progress.earned_fen,
+        minimum_guarantee_fen=progress.minimum_guarantee_fen,
+        progress_bps=progress.progress_bps,
+        shortfall_fen=progress.shortfall_fen,
+        advance_fen=int(row.get("advance_fen", 0)),
+        recouped_fen=int(row.get("royalty_recouped_fen", 0)),
+        shortfall_charged_fen=int(row.get("shortfall_charged_fen", 0)),
+    )
+
+
+async def museum_dashboard(
+    *,
+    store: ProjectionStore,
+    museum_id: str,
+    start: date,
+    end: date,
+    granularity: Granularity,
+    top: int,
+) -> DashboardRead:
+    async def rows(logical: str) -> list[Row]:
+        return await store.daily_rows(logical, museum_id=museum_id, start=start, end=end)
+
+    days = await rows(MUSEUM_DAYS)
+    products = reports.rank(await rows(PRODUCT_DAYS), "product_id", limit=top)
+    relics = reports.rank(await rows(RELIC_DAYS), "relic_id", limit=top)
+    licensees = reports.rank(await rows(LICENSEE_DAYS), "licensee_id", limit=top)
+    product_names = await store.products([k for k, _ in products])
+    relic_names = await store.relics([k for k, _ in relics])
+    museum = await store.museum(museum_id) or {}
+    licenses = sorted(await store.licenses_of(museum_id), key=lambda r: str(r["_id"]))
+    return DashboardRead(
+        museum_id=museum_id,
+        museum_name_zh=museum.get("name_zh"),
+        museum_name_en=museum.get("name_en"),
+        start=start,
+        end=end,
+        granularity=granularity.value,
+        timezone=str(TZ),
+        projection_version=store.version,
+        totals=_figures(reports.totals(days)),
+        series=[
+            PeriodRead(period=p.key, start=p.start, end=p.end, **t.as_dict())
+            for p, t in reports.series(days, start, end, granularity)
+        ],
+        top_products=_ranked(products, product_names, "title_zh", "title_en"),
+        top_relics=_ranked(relics, relic_names, "name_zh", "name_en"),
+        top_licensees=_ranked(licensees, {}, "name_zh", "name_en"),
+        guarantees=[_guarantee(row) for row in licenses],
+    )
+
+
+async def overview(*, store: ProjectionStore, kafka: KafkaSnapshot, now: datetime) -> OverviewRead:
+    days = await store.platform_days()
+    all_time = reports.totals(days)
+    today = reports.today(now).isoformat()
+    since = utc_minute(now - timedelta(minutes=59))
+    minutes = {str(r["minute"]): r for r in await store.platform_minutes(since)}
+    last_hour = []
+    for i in range(59, -1, -1):
+        key = utc_minute(now - timedelta(minutes=i))
+        row = minutes.get(key, {})
+        last_hour.append(
+            MinuteRead(
+                minute=key, orders=int(row.get("orders", 0)), gross_fen=int(row.get("gross_fen", 0))
+            )
+        )
+    last_15 = sum(m.orders for m in last_hour[-15:])
+    dlq = kafka.dead_letters
+    return OverviewRead(
+        projection_version=store.version,
+        gmv_fen=all_time.gross_fen,
+        refunds_fen=all_time.refunds_fen,
+        net_fen=all_time.net_fen,
+        orders=all_time.orders,
+        today=_figures(reports.totals(d for d in days if d.get("day") == today)),
+        orders_per_minute=round(last_15 / 15, 3),
+        minutes=last_hour,
+        topics=[
+            TopicRead(
+                topic=t.topic,
+                end_offset=t.end_offset,
+                events_per_second=t.events_per_second,
+                dead_letters=dlq.get(t.topic, 0),
+            )
+            for t in kafka.topics
+        ],
+        lags=[
+            LagRead(
+                group=g.group, service=g.service, topic=g.topic, committed=g.committed, lag=g.lag
+            )
+            for g in kafka.lags
+        ],
+        dead_letters_total=sum(dlq.values()),
+    )
+
+
+# --- CSV -------------------------------------------------------------------------
+
+
+class Table(StrEnum):
+    REVENUE = "revenue"
+    PRODUCTS = "top-products"
+    RELICS = "top-relics"
+    LICENSEES = "top-licensees"
+    GUARANTEES = "guarantees"
+
+
+def csv_table(dashboard: DashboardRead, table: Table) -> str:
+    rows: Sequence[BaseModel] = {  # type: ignore[assignment]
+        Table.REVENUE: dashboard.series,
+        Table.PRODUCTS: dashboard.top_products,
+        Table.RELICS: dashboard.top_relics,
+        Table.LICENSEES: dashboard.top_licensees,
+        Table.GUARANTEES: dashboard.guarantees,
+    }[table]
+    model: type[BaseModel] = {  # type: ignore[assignment]
+        Table.REVENUE: PeriodRead,
+        Table.PRODUCTS: RankedRead,
+        Table.RELICS: RankedRead,
+        Table.LICENSEES: RankedRead,
+        Table.GUARANTEES: GuaranteeRead,
+    }[table]
+    columns = list(model.model_fields)
+    if table is Table.REVENUE:  # the period first
+        columns = [
+            "period",
+            "start",
+            "end",
+            *[c for c in columns if c not in {"period", "start", "end"}],
+        ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        data = row.model_dump(mode="json")
+        writer.writerow(["" if data[c] is None else data[c] for c in columns])
+    return buffer.getvalue()

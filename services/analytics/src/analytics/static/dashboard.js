@@ -1,0 +1,263 @@
+// The museum dashboard page: reads /museums/{id}/dashboard with the bearer
+// token and draws it with Apache ECharts (bundled in /static, no CDN).
+// The token comes from the URL fragment (#token=...), never from the server.
+(() => {
+  "use strict";
+
+  const I18N = {
+    zh: {
+      title: "文创销售与版税", token: "访问令牌", museum: "博物馆", from: "开始日期", to: "结束日期",
+      granularity: "粒度", day: "按日", week: "按周", month: "按月", apply: "查询",
+      gross_fen: "销售总额", refunds_fen: "退款", net_fen: "净销售额", units: "净销量（件）",
+      orders: "订单数", refund_rate: "退款率", royalty_accrued_fen: "应计版税",
+      royalty_reversed_fen: "冲回版税", royalty_paid_fen: "已付版税", royalty_outstanding_fen: "待付版税",
+      chart_revenue: "销售额与版税趋势", chart_products: "热销文创产品", chart_relics: "文物排行榜",
+      chart_licensees: "被授权方构成", chart_guarantees: "保底版税进度", table_revenue: "分期明细",
+      period: "期间", name: "名称", royalty_net_fen: "净版税", progress: "进度", earned_fen: "已实现",
+      minimum_guarantee_fen: "保底金额", shortfall_fen: "差额", status: "状态", license: "授权",
+      loading: "加载中…", ready: "已更新", forbidden: "无权查看该博物馆", need_token: "请提供访问令牌",
+      error: "加载失败", footer: "金额单位：人民币元；日期按北京时间（Asia/Shanghai）划分。",
+      net_sales: "净销售额", refunds: "退款", royalty_net: "净版税", royalty_paid: "已付版税",
+      active: "有效", suspended: "暂停", revoked: "已撤销", expired: "已到期",
+    },
+    en: {
+      title: "Sales & royalties", token: "Access token", museum: "Museum", from: "From", to: "To",
+      granularity: "Granularity", day: "Daily", week: "Weekly", month: "Monthly", apply: "Apply",
+      gross_fen: "Gross sales", refunds_fen: "Refunds", net_fen: "Net sales", units: "Net units",
+      orders: "Orders", refund_rate: "Refund rate", royalty_accrued_fen: "Royalties accrued",
+      royalty_reversed_fen: "Royalties reversed", royalty_paid_fen: "Royalties paid",
+      royalty_outstanding_fen: "Royalties outstanding",
+      chart_revenue: "Revenue and royalties over time", chart_products: "Top products",
+      chart_relics: "Relic leaderboard", chart_licensees: "Licensee breakdown",
+      chart_guarantees: "Minimum guarantee progress", table_revenue: "By period",
+      period: "Period", name: "Name", royalty_net_fen: "Net royalty", progress: "Progress",
+      earned_fen: "Earned", minimum_guarantee_fen: "Guarantee", shortfall_fen: "Shortfall",
+      status: "Status", license: "License", loading: "Loading…", ready: "Updated",
+      forbidden: "You may not see this museum", need_token: "An access token is needed",
+      error: "Could not load", footer: "Amounts in CNY; days are Beijing time (Asia/Shanghai).",
+      net_sales: "Net sales", refunds: "Refunds", royalty_net: "Net royalty", royalty_paid: "Royalties paid",
+      active: "active", suspended: "suspended", revoked: "revoked", expired: "expired",
+    },
+  };
+
+  const $ = (sel) => document.querySelector(sel);
+  const params = new URLSearchParams(location.search);
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const state = {
+    lang: params.get("lang") || localStorage.getItem("dashboard.lang") ||
+      (navigator.language.startsWith("zh") ? "zh" : "en"),
+    token: fragment.get("token") || sessionStorage.getItem("dashboard.token") || "",
+    data: null,
+    charts: {},
+  };
+  if (fragment.get("token")) {
+    sessionStorage.setItem("dashboard.token", state.token);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const t = (key) => (I18N[state.lang] || I18N.en)[key] || key;
+
+  // --- formatting: integer fen in, exact text out ---------------------------------
+  const pad2 = (n) => String(n).padStart(2, "0");
+  function yuan(fen) {
+    const abs = Math.abs(fen);
+    return (fen < 0 ? "-" : "") + "¥" + Math.floor(abs / 100).toLocaleString("en-US") + "." + pad2(abs % 100);
+  }
+  const count = (n) => n.toLocaleString("en-US");
+  const percent = (bps) => Math.floor(bps / 100) + "." + pad2(bps % 100) + "%";
+  const format = (kind, v) => (kind === "count" ? count(v) : kind === "bps" ? percent(v) : yuan(v));
+  const toYuan = (fen) => fen / 100;
+  const label = (row) => (state.lang === "zh" ? row.name_zh || row.name_en : row.name_en || row.name_zh) || row.id;
+
+  function today() {
+    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+    return parts; // YYYY-MM-DD
+  }
+  function daysBefore(iso, n) {
+    const d = new Date(iso + "T00:00:00Z");
+    d.setUTCDate(d.getUTCDate() - n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  function setStatus(stateName, text) {
+    const el = $("#status");
+    el.dataset.state = stateName;
+    el.textContent = text;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-lang]").forEach((b) => b.classList.toggle("active", b.dataset.lang === state.lang));
+    localStorage.setItem("dashboard.lang", state.lang);
+    if (state.data) render(state.data);
+  }
+
+  async function api(path) {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+    if (!response.ok) {
+      const error = new Error(response.status + " " + response.statusText);
+      error.status = response.status;
+      throw error;
+    }
+    return response;
+  }
+
+  function query() {
+    const q = new URLSearchParams({ from: $("#from").value, to: $("#to").value, granularity: $("#granularity").value });
+    return q.toString();
+  }
+
+  async function load() {
+    if (!state.token) {
+      $("#token-field").hidden = false;
+      setStatus("error", t("need_token"));
+      return;
+    }
+    setStatus("loading", t("loading"));
+    try {
+      const museum = encodeURIComponent($("#museum").value);
+      const data = await (await api(`/museums/${museum}/dashboard?${query()}&top=10`)).json();
+      state.data = data;
+      render(data);
+      setStatus("ready", `${t("ready")} ${new Date().toLocaleTimeString()} · v${data.projection_version}`);
+    } catch (error) {
+      setStatus("error", error.status === 403 ? t("forbidden") : `${t("error")}: ${error.message}`);
+    }
+  }
+
+  // --- rendering ------------------------------------------------------------------
+
+  function chart(id) {
+    if (!state.charts[id]) state.charts[id] = echarts.init(document.getElementById(id));
+    return state.charts[id];
+  }
+
+  function render(data) {
+    $("#museum-name").textContent = (state.lang === "zh" ? data.museum_name_zh : data.museum_name_en) || data.museum_id;
+    document.querySelectorAll("[data-kpi]").forEach((el) => {
+      const value = data.totals[el.dataset.kpi];
+      el.dataset.value = String(value);
+      el.textContent = format(el.dataset.kind, value);
+    });
+    renderCharts(data);
+    renderTables(data);
+  }
+
+  function horizontalBars(rows, series) {
+    const reversed = [...rows].reverse(); // best at the top
+    return {
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      legend: { top: 0 },
+      grid: { left: 8, right: 24, top: 28, bottom: 8, containLabel: true },
+      xAxis: { type: "value", axisLabel: { formatter: (v) => "¥" + v.toLocaleString("en-US") } },
+      yAxis: { type: "category", data: reversed.map(label) },
+      series: series.map(([name, key]) => ({ name: t(name), type: "bar", data: reversed.map((r) => toYuan(r[key])) })),
+    };
+  }
+
+  function renderCharts(data) {
+    const periods = data.series.map((p) => p.period);
+    chart("chart-revenue").setOption({
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, top: 32, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: periods },
+      yAxis: { type: "value", axisLabel: { formatter: (v) => "¥" + v.toLocaleString("en-US") } },
+      series: [
+        { id: "net", name: t("net_sales"), type: "bar", data: data.series.map((p) => toYuan(p.net_fen)) },
+        { id: "refunds", name: t("refunds"), type: "bar", data: data.series.map((p) => toYuan(p.refunds_fen)) },
+        { id: "royalty", name: t("royalty_net"), type: "line", smooth: true, data: data.series.map((p) => toYuan(p.royalty_net_fen)) },
+        { id: "paid", name: t("royalty_paid"), type: "line", data: data.series.map((p) => toYuan(p.royalty_paid_fen)) },
+      ],
+    }, true);
+    chart("chart-products").setOption(horizontalBars(data.top_products, [["net_sales", "net_fen"]]), true);
+    chart("chart-relics").setOption(horizontalBars(data.top_relics, [["net_sales", "net_fen"], ["royalty_net", "royalty_net_fen"]]), true);
+    chart("chart-licensees").setOption({
+      tooltip: { trigger: "item", formatter: (p) => `${p.name}: ¥${p.value.toLocaleString("en-US")} (${p.percent}%)` },
+      legend: { bottom: 0, type: "scroll" },
+      series: [{
+        name: t("chart_licensees"), type: "pie", radius: ["35%", "65%"],
+        data: data.top_licensees.map((r) => ({ name: label(r), value: toYuan(r.net_fen) })),
+      }],
+    }, true);
+    const guarantees = data.guarantees.filter((g) => g.minimum_guarantee_fen > 0);
+    chart("chart-guarantees").setOption({
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      grid: { left: 8, right: 48, top: 16, bottom: 8, containLabel: true },
+      xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+      yAxis: { type: "category", data: guarantees.map((g) => g.license_id) },
+      series: [{
+        name: t("progress"), type: "bar", data: guarantees.map((g) => g.progress_bps / 100),
+        label: { show: true, position: "right", formatter: (p) => `${p.value}%` },
+        markLine: { silent: true, symbol: "none", data: [{ xAxis: 100 }] },
+      }],
+    }, true);
+  }
+
+  function table(id, columns, rows) {
+    const head = "<tr>" + columns.map(([key]) => `<th>${t(key)}</th>`).join("") + "</tr>";
+    const body = rows.map((row) => "<tr>" + columns.map(([key, get, kind]) => {
+      const value = get(row);
+      const text = kind ? format(kind, value) : value;
+      return `<td data-col="${key}"${kind ? ` data-value="${value}"` : ""}>${escapeHtml(String(text))}</td>`;
+    }).join("") + "</tr>").join("");
+    document.getElementById(id).innerHTML = `<thead>${head}</thead><tbody>${body}</tbody>`;
+  }
+
+  function escapeHtml(s) {
+    return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+
+  function renderTables(data) {
+    const money = (key) => [key, (r) => r[key], "fen"];
+    table("table-revenue", [["period", (r) => r.period], money("gross_fen"), money("refunds_fen"), money("net_fen"),
+      ["orders", (r) => r.orders, "count"], money("royalty_accrued_fen"), money("royalty_reversed_fen"),
+      money("royalty_paid_fen"), money("royalty_outstanding_fen")], data.series);
+    const ranked = [["name", label], money("net_fen"), ["units", (r) => r.net_units, "count"], money("royalty_net_fen")];
+    table("table-top-products", ranked, data.top_products);
+    table("table-top-relics", ranked, data.top_relics);
+    table("table-top-licensees", ranked, data.top_licensees);
+    table("table-guarantees", [["license", (r) => r.license_id], ["status", (r) => (r.status ? t(r.status) : "")],
+      money("earned_fen"), money("minimum_guarantee_fen"), ["progress", (r) => r.progress_bps, "bps"],
+      money("shortfall_fen")], data.guarantees);
+  }
+
+  async function exportCsv(name) {
+    const museum = encodeURIComponent($("#museum").value);
+    const blob = await (await api(`/museums/${museum}/export/${name}.csv?${query()}`)).blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${$("#museum").value}-${name}.csv`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  }
+
+  async function start() {
+    const end = params.get("to") || today();
+    $("#to").value = end;
+    $("#from").value = params.get("from") || daysBefore(end, 29);
+    $("#granularity").value = params.get("granularity") || "day";
+    $("#token").value = state.token;
+    applyLanguage();
+    document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => { state.lang = b.dataset.lang; applyLanguage(); }));
+    document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("click", () => exportCsv(b.dataset.export)));
+    $("#token").addEventListener("change", () => { state.token = $("#token").value; sessionStorage.setItem("dashboard.token", state.token); });
+    $("#controls").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
+    if (state.token) {
+      try {
+        const me = await (await api("/me")).json();
+        $("#museum").value = params.get("museum") || me.museum_id || "";
+      } catch (error) {
+        setStatus("error", `${t("error")}: ${error.message}`);
+        $("#token-field").hidden = false;
+        return;
+      }
+    } else {
+      $("#museum").value = params.get("museum") || "";
+    }
+    load();
+  }
+
+  start();
+})();
