@@ -34,6 +34,7 @@ PORTS = {  # name: (kafka, controller, mongo)
     "dev": (9092, 9093, 27017),
     "test": (19092, 19093, 27018),
     "bench": (19992, 19993, 27918),
+    "demo-dev": (19592, 19593, 27518),  # developing the seed/demo beside the others
     # parallel test runs (one per developer working on one service)
     "test-catalog": (19192, 19193, 27118),
     "test-orders": (19292, 19293, 27218),
