@@ -1,0 +1,475 @@
+"""Routes: thin. Parse, call a use case, render; reads carry ETag and
+Cache-Control and answer `If-None-Match` with 304."""
+
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel
+
+from catalog import handlers
+from catalog.deps import Index, RuntimeDep, Store
+from catalog.errors import InvalidChange
+from catalog.schemas import (
+    AssetIn,
+    MuseumCreate,
+    MuseumPage,
+    MuseumRead,
+    MuseumUpdate,
+    ProductCreate,
+    ProductPage,
+    ProductRead,
+    ProductUpdate,
+    RelicCreate,
+    RelicPage,
+    RelicRead,
+    RelicUpdate,
+    StockAdjust,
+    StockSet,
+)
+from catalog.search import SortOrder, decode_id_cursor, encode_id_cursor
+from servicekit.auth import CurrentPrincipal, OptionalPrincipal
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+CursorParam = Annotated[str | None, Query(max_length=1000)]
+PUBLIC_LIST = "public, max-age=15"
+PUBLIC_ITEM = "public, max-age=30"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "Not allowed for this principal"},
+    404: {"description": "Unknown id"},
+    409: {"description": "Conflicts with the current state"},
+    422: {"description": "Invalid input"},
+}
+
+
+def _cached(request: Request, body: BaseModel, cache_control: str) -> Response:
+    payload = body.model_dump_json().encode()
+    etag = f'W/"{hashlib.sha256(payload).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization"}
+    wanted = request.headers.get("if-none-match")
+    if wanted and (wanted.strip() == "*" or etag in (t.strip() for t in wanted.split(","))):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+def _changes(body: BaseModel, nullable: frozenset[str]) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    cleared = [k for k, v in changes.items() if v is None and k not in nullable]
+    if cleared:
+        raise InvalidChange(f"these fields cannot be null: {', '.join(sorted(cleared))}")
+    return changes
+
+
+# --- museums ---------------------------------------------------------------------
+
+
+@router.post(
+    "/museums", status_code=201, response_model=MuseumRead, tags=["museums"], responses=_ERRORS
+)
+async def create_museum(
+    body: MuseumCreate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+) -> MuseumRead:
+    museum = await handlers.register_museum(store=store, actor=actor, values=body.model_dump())
+    runtime.events_written()
+    return MuseumRead.of(museum)
+
+
+@router.get("/museums", response_model=MuseumPage, tags=["museums"])
+async def list_museums(
+    request: Request, store: Store, limit: Limit = 20, cursor: CursorParam = None
+) -> Response:
+    after = decode_id_cursor(cursor) if cursor else None
+    found = await store.list_museums(after, limit + 1)
+    page = found[:limit]
+    next_cursor = encode_id_cursor(page[-1].id) if len(found) > limit else None
+    body = MuseumPage(items=[MuseumRead.of(m) for m in page], next_cursor=next_cursor)
+    return _cached(request, body, PUBLIC_LIST)
+
+
+@router.get("/museums/{museum_id}", response_model=MuseumRead, tags=["museums"], responses=_ERRORS)
+async def get_museum(request: Request, museum_id: str, store: Store) -> Response:
+    museum = await handlers.get_museum(store=store, museum_id=museum_id)
+    return _cached(request, MuseumRead.of(museum), PUBLIC_ITEM)
+
+
+@router.patch(
+    "/museums/{museum_id}", response_model=MuseumRead, tags=["museums"], responses=_ERRORS
+)
+async def update_museum(
+    museum_id: str, body: MuseumUpdate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+) -> MuseumRead:
+    museum = await handlers.revise_museum(
+        store=store,
+        actor=actor,
+        museum_id=museum_id,
+        changes=_changes(body, MuseumUpdate.NULLABLE),
+    )
+    runtime.events_written()
+    return MuseumRead.of(museum)
+
+
+@router.get(
+    "/museums/{museum_id}/products", response_model=ProductPage, tags=["museums"], responses=_ERRORS
+)
+async def museum_products(
+    request: Request,
+    museum_id: str,
+    store: Store,
+    index: Index,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    """The museum's page: its sellable products, newest first."""
+    await handlers.get_museum(store=store, museum_id=museum_id)
+    items, next_cursor = await handlers.search_products(
+        store=store,
+        index=index,
+        q=None,
+        sort="newest",
+        limit=limit,
+        cursor=cursor,
+        museum_id=museum_id,
+    )
+    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
+    return _cached(request, body, PUBLIC_LIST)
+
+
+# --- relics ----------------------------------------------------------------------
+
+
+def _relic_values(body: RelicCreate) -> dict[str, Any]:
+    return {
+        "museum_id": body.museum_id,
+        "name_zh": body.name_zh,
+        "name_en": body.name_en,
+        "period": body.period,
+        "category": body.category,
+        "description": body.description,
+        "protection_grade": body.protection_grade,
+        "immovable": body.immovable,
+        "site": body.site.to_domain() if body.site else None,
+        "images": [i.to_domain() for i in body.images],
+        "provenance": body.provenance.to_domain() if body.provenance else None,
+        "assets": [a.to_domain(f"ast_{uuid.uuid4().hex}") for a in body.assets],
+    }
+
+
+def _relic_changes(body: RelicUpdate) -> dict[str, Any]:
+    changes = _changes(body, RelicUpdate.NULLABLE)
+    if "site" in changes:
+        changes["site"] = body.site.to_domain() if body.site else None
+    if "images" in changes:
+        changes["images"] = [i.to_domain() for i in body.images or []]
+    if "provenance" in changes:
+        changes["provenance"] = body.provenance.to_domain() if body.provenance else None
+    return changes
+
+
+@router.post(
+    "/relics", status_code=201, response_model=RelicRead, tags=["relics"], responses=_ERRORS
+)
+async def create_relic(
+    body: RelicCreate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+) -> RelicRead:
+    relic = await handlers.register_relic(store=store, actor=actor, values=_relic_values(body))
+    runtime.events_written()
+    return RelicRead.of(relic)
+
+
+class ImportResult(BaseModel):
+    museum_id: str
+    rows: int
+    created: int  # the rest were there already (the same file imported before)
+    relic_ids: list[str]
+
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@router.post(
+    "/relics:import",
+    status_code=201,
+    response_model=ImportResult,
+    tags=["relics"],
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_relics(
+    request: Request,
+    actor: CurrentPrincipal,
+    store: Store,
+    runtime: RuntimeDep,
+    museum_id: Annotated[str, Query(min_length=1, max_length=100)],
+) -> ImportResult:
+    """Import a collection export (Met or National Palace Museum CSV): every
+    row is validated first; one bad row and nothing is imported (422 lists
+    every problem with its row)."""
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise InvalidChange(f"the file is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidChange("the file is not UTF-8 text") from exc
+    relics, created = await handlers.import_relics(
+        store=store, actor=actor, museum_id=museum_id, text=text
+    )
+    runtime.events_written()
+    return ImportResult(
+        museum_id=museum_id, rows=len(relics), created=created, relic_ids=[r.id for r in relics]
+    )
+
+
+@router.get("/relics", response_model=RelicPage, tags=["relics"])
+async def list_relics(
+    request: Request,
+    store: Store,
+    museum_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    after = decode_id_cursor(cursor) if cursor else None
+    found = await store.list_relics(museum_id, after, limit + 1)
+    page = found[:limit]
+    next_cursor = encode_id_cursor(page[-1].id) if len(found) > limit else None
+    body = RelicPage(items=[RelicRead.of(r) for r in page], next_cursor=next_cursor)
+    return _cached(request, body, PUBLIC_LIST)
+
+
+@router.get("/relics/{relic_id}", response_model=RelicRead, tags=["relics"], responses=_ERRORS)
+async def get_relic(request: Request, relic_id: str, store: Store) -> Response:
+    relic = await handlers.get_relic(store=store, relic_id=relic_id)
+    return _cached(request, RelicRead.of(relic), PUBLIC_ITEM)
+
+
+@router.patch("/relics/{relic_id}", response_model=RelicRead, tags=["relics"], responses=_ERRORS)
+async def update_relic(
+    relic_id: str, body: RelicUpdate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+) -> RelicRead:
+    relic = await handlers.revise_relic(
+        store=store, actor=actor, relic_id=relic_id, changes=_relic_changes(body)
+    )
+    runtime.events_written()
+    return RelicRead.of(relic)
+
+
+@router.post(
+    "/relics/{relic_id}/assets",
+    status_code=201,
+    response_model=RelicRead,
+    tags=["relics"],
+    responses=_ERRORS,
+)
+async def add_asset(
+    relic_id: str, body: AssetIn, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+) -> RelicRead:
+    """Attach a digital twin (3D model, scan or panorama) to a relic."""
+    relic = await handlers.add_relic_asset(
+        store=store,
+        actor=actor,
+        relic_id=relic_id,
+        asset=body.to_domain(f"ast_{uuid.uuid4().hex}"),
+    )
+    runtime.events_written()
+    return RelicRead.of(relic)
+
+
+@router.get(
+    "/relics/{relic_id}/products", response_model=ProductPage, tags=["relics"], responses=_ERRORS
+)
+async def relic_products(
+    request: Request,
+    relic_id: str,
+    store: Store,
+    index: Index,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    """The relic's page: sellable products derived from it, newest first."""
+    await handlers.get_relic(store=store, relic_id=relic_id)
+    items, next_cursor = await handlers.search_products(
+        store=store,
+        index=index,
+        q=None,
+        sort="newest",
+        limit=limit,
+        cursor=cursor,
+        relic_id=relic_id,
+    )
+    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
+    return _cached(request, body, PUBLIC_LIST)
+
+
+# --- products --------------------------------------------------------------------
+
+
+@router.post(
+    "/products", status_code=201, response_model=ProductRead, tags=["products"], responses=_ERRORS
+)
+async def create_product(
+    body: ProductCreate,
+    actor: CurrentPrincipal,
+    store: Store,
+    runtime: RuntimeDep,
+    index: Index,
+) -> ProductRead:
+    product = await handlers.create_product(store=store, actor=actor, values=body.model_dump())
+    runtime.events_written()
+    index.invalidate()
+    return ProductRead.of(product)
+
+
+@router.get("/products", response_model=ProductPage, tags=["products"], responses=_ERRORS)
+async def search_products(
+    request: Request,
+    store: Store,
+    index: Index,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    museum_id: Annotated[str | None, Query(max_length=100)] = None,
+    relic_id: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=200)] = None,
+    min_price_fen: Annotated[int | None, Query(ge=0)] = None,
+    max_price_fen: Annotated[int | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+    sort: SortOrder = "relevance",
+    limit: Limit = 20,
+    cursor: CursorParam = None,
+) -> Response:
+    """Search sellable products in Chinese or English, filter, sort, page."""
+    items, next_cursor = await handlers.search_products(
+        store=store,
+        index=index,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        museum_id=museum_id,
+        relic_id=relic_id,
+        category=category,
+        min_price_fen=min_price_fen,
+        max_price_fen=max_price_fen,
+        in_stock=in_stock,
+    )
+    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
+    return _cached(request, body, PUBLIC_LIST)
+
+
+@router.get(
+    "/products/{product_id}", response_model=ProductRead, tags=["products"], responses=_ERRORS
+)
+async def get_product(
+    request: Request, product_id: str, store: Store, actor: OptionalPrincipal
+) -> Response:
+    product = await handlers.visible_product(store=store, actor=actor, product_id=product_id)
+    cache = PUBLIC_ITEM if product.status != "draft" else "private, no-cache"
+    return _cached(request, ProductRead.of(product), cache)
+
+
+@router.patch(
+    "/products/{product_id}", response_model=ProductRead, tags=["products"], responses=_ERRORS
+)
+async def update_product(
+    product_id: str,
+    body: ProductUpdate,
+    actor: CurrentPrincipal,
+    store: Store,
+    runtime: RuntimeDep,
+    index: Index,
+) -> ProductRead:
+    product = await handlers.revise_product(
+        store=store,
+        actor=actor,
+        product_id=product_id,
+        changes=_changes(body, ProductUpdate.NULLABLE),
+    )
+    runtime.events_written()
+    index.invalidate()
+    return ProductRead.of(product)
+
+
+@router.post(
+    "/products/{product_id}/activate",
+    response_model=ProductRead,
+    tags=["products"],
+    responses=_ERRORS,
+)
+async def activate_product(
+    product_id: str,
+    actor: CurrentPrincipal,
+    store: Store,
+    runtime: RuntimeDep,
+    index: Index,
+) -> ProductRead:
+    """Put a product on sale; only while its license is active (else 409)."""
+    product = await handlers.activate_product(store=store, actor=actor, product_id=product_id)
+    runtime.events_written()
+    index.invalidate()
+    return ProductRead.of(product)
+
+
+@router.post(
+    "/products/{product_id}/retire",
+    response_model=ProductRead,
+    tags=["products"],
+    responses=_ERRORS,
+)
+async def retire_product(
+    product_id: str,
+    actor: CurrentPrincipal,
+    store: Store,
+    runtime: RuntimeDep,
+    index: Index,
+) -> ProductRead:
+    product = await handlers.retire_product(store=store, actor=actor, product_id=product_id)
+    runtime.events_written()
+    index.invalidate()
+    return ProductRead.of(product)
+
+
+@router.put(
+    "/products/{product_id}/stock",
+    response_model=ProductRead,
+    tags=["stock"],
+    responses=_ERRORS,
+)
+async def set_stock(
+    product_id: str,
+    body: StockSet,
+    actor: CurrentPrincipal,
+    store: Store,
+    index: Index,
+) -> ProductRead:
+    product = await handlers.set_stock(
+        store=store, actor=actor, product_id=product_id, stock=body.stock
+    )
+    index.invalidate()
+    return ProductRead.of(product)
+
+
+@router.post(
+    "/products/{product_id}/stock/adjustments",
+    response_model=ProductRead,
+    tags=["stock"],
+    responses=_ERRORS,
+)
+async def adjust_stock(
+    product_id: str,
+    body: StockAdjust,
+    actor: CurrentPrincipal,
+    store: Store,
+    index: Index,
+) -> ProductRead:
+    """Add to or take from the stock atomically; never below zero (422)."""
+    product = await handlers.adjust_stock(
+        store=store, actor=actor, product_id=product_id, delta=body.delta
+    )
+    index.invalidate()
+    return ProductRead.of(product)

@@ -1,0 +1,479 @@
+"""Use cases: commands from the API and events from Kafka.
+
+Every function takes its dependencies keyword-only (`store`, `now`), checks
+who may act, applies the domain rule and hands the result to the store, which
+writes state and events in one single-document update.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog.domain import (
+    License,
+    LicenseChange,
+    Museum,
+    Product,
+    Relic,
+    next_license_status,
+)
+from catalog.errors import (
+    ConcurrentChange,
+    ImportRejected,
+    InvalidChange,
+    MuseumNotFound,
+    ProductNotFound,
+    RelicNotFound,
+    UnknownReference,
+)
+from catalog.importer import parse_collection
+from catalog.ledger import Move
+from catalog.search import (
+    Cursor,
+    ProductQuery,
+    SortOrder,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    query_tokens,
+)
+from catalog.search_index import SearchIndex, run_query
+from catalog.store import CatalogStore
+from contracts.ip import (
+    LicenseExpired,
+    LicenseGranted,
+    LicenseReinstated,
+    LicenseRevoked,
+    LicenseSuspended,
+)
+from servicekit.auth import Principal, Role, require_role
+from servicekit.consumer import EventMeta
+from servicekit.errors import Forbidden
+
+__all__ = [
+    "Clock",
+    "activate_product",
+    "add_relic_asset",
+    "adjust_stock",
+    "apply_license_change",
+    "create_product",
+    "import_relics",
+    "register_museum",
+    "register_relic",
+    "retire_product",
+    "revise_museum",
+    "revise_product",
+    "revise_relic",
+    "search_products",
+    "set_stock",
+    "visible_product",
+]
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+# --- museums -----------------------------------------------------------------------
+
+
+async def register_museum(
+    *, store: CatalogStore, actor: Principal, values: Mapping[str, Any], now: Clock = utcnow
+) -> Museum:
+    require_role(actor, Role.OPERATOR)
+    moment = now()
+    museum = Museum.register(id=new_id("mus"), created_at=moment, updated_at=moment, **values)
+    await store.add_museum(museum)
+    return museum
+
+
+async def get_museum(*, store: CatalogStore, museum_id: str) -> Museum:
+    museum = await store.museum(museum_id)
+    if museum is None:
+        raise MuseumNotFound(museum_id)
+    return museum
+
+
+async def revise_museum(
+    *,
+    store: CatalogStore,
+    actor: Principal,
+    museum_id: str,
+    changes: Mapping[str, Any],
+    now: Clock = utcnow,
+) -> Museum:
+    require_role(actor, Role.OPERATOR)
+    museum = await get_museum(store=store, museum_id=museum_id)
+    expected = museum.version
+    if museum.revise(changes, now()):
+        await store.save_museum(museum, expected)
+    return museum
+
+
+# --- relics ------------------------------------------------------------------------
+
+
+def _may_manage_museum(actor: Principal, museum_id: str) -> None:
+    require_role(actor, Role.MUSEUM, Role.OPERATOR)
+    if not actor.can_act_for_museum(museum_id):
+        raise Forbidden("a museum manages only its own relics")
+
+
+async def register_relic(
+    *, store: CatalogStore, actor: Principal, values: Mapping[str, Any], now: Clock = utcnow
+) -> Relic:
+    museum_id = str(values["museum_id"])
+    _may_manage_museum(actor, museum_id)
+    if await store.museum(museum_id) is None:
+        raise UnknownReference("museum", [museum_id])
+    moment = now()
+    relic = Relic.register(id=new_id("rel"), created_at=moment, updated_at=moment, **values)
+    await store.add_relic(relic)
+    return relic
+
+
+async def get_relic(*, store: CatalogStore, relic_id: str) -> Relic:
+    relic = await store.relic(relic_id)
+    if relic is None:
+        raise RelicNotFound(relic_id)
+    return relic
+
+
+async def _change_relic(
+    store: CatalogStore, actor: Principal, relic_id: str, change: Callable[[Relic], bool]
+) -> Relic:
+    relic = await get_relic(store=store, relic_id=relic_id)
+    _may_manage_museum(actor, relic.museum_id)
+    expected = relic.version
+    if change(relic):
+        await store.save_relic(relic, expected)
+    return relic
+
+
+async def revise_relic(
+    *,
+    store: CatalogStore,
+    actor: Principal,
+    relic_id: str,
+    changes: Mapping[str, Any],
+    now: Clock = utcnow,
+) -> Relic:
+    return await _change_relic(store, actor, relic_id, lambda r: r.revise(changes, now()))
+
+
+async def add_relic_asset(
+    *, store: CatalogStore, actor: Principal, relic_id: str, asset: Any, now: Clock = utcnow
+) -> Relic:
+    def add(relic: Relic) -> bool:
+        relic.add_asset(asset, now())
+        return True
+
+    return await _change_relic(store, actor, relic_id, add)
+
+
+async def import_relics(
+    *,
+    store: CatalogStore,
+    actor: Principal,
+    museum_id: str,
+    text: str,
+    now: Clock = utcnow,
+) -> tuple[list[Relic], int]:
+    """All rows or none: every row is validated before anything is written.
+    Ids derive from the museum and the source's own id, so running the same
+    file again (after a crash half-way) completes it instead of duplicating."""
+    _may_manage_museum(actor, museum_id)
+    if await store.museum(museum_id) is None:
+        raise UnknownReference("museum", [museum_id])
+    rows, problems = parse_collection(text)
+    if problems:
+        raise ImportRejected([dataclasses.asdict(p) for p in problems])
+    moment = now()
+    relics = [
+        Relic.register(
+            id=f"rel_{museum_id}_{row.source_id}",
+            museum_id=museum_id,
+            name_zh=row.name_zh,
+            name_en=row.name_en,
+            period=row.period,
+            category=row.category,
+            description=row.description,
+            protection_grade="general",
+            immovable=False,
+            site=None,
+            images=row.images,
+            provenance=row.provenance,
+            assets=[],
+            created_at=moment,
+            updated_at=moment,
+        )
+        for row in rows
+    ]
+    created = await store.add_relics(relics)
+    return relics, created
+
+
+# --- products ----------------------------------------------------------------------
+
+
+def _may_manage_product(actor: Principal, licensee_id: str | None) -> None:
+    require_role(actor, Role.LICENSEE, Role.OPERATOR)
+    if actor.is_operator:
+        return
+    if licensee_id is None or not actor.can_act_for_licensee(licensee_id):
+        raise Forbidden("a licensee manages only its own products")
+
+
+async def create_product(
+    *, store: CatalogStore, actor: Principal, values: Mapping[str, Any], now: Clock = utcnow
+) -> Product:
+    require_role(actor, Role.LICENSEE, Role.OPERATOR)
+    license_id = str(values["license_id"])
+    license = await store.license(license_id)
+    if license is None:
+        raise UnknownReference("license", [license_id])
+    _may_manage_product(actor, license.licensee_id)
+    relic_ids: list[str] = list(dict.fromkeys(values["relic_ids"]))
+    relics = await store.relics_by_id(relic_ids)
+    missing = [r for r in relic_ids if r not in relics]
+    if missing:
+        raise UnknownReference("relic", missing)
+    if license.relic_ids:
+        uncovered = [r for r in relic_ids if r not in license.relic_ids]
+        if uncovered:
+            raise InvalidChange(
+                f"license {license_id!r} does not cover relics: {', '.join(uncovered)}"
+            )
+    museum_ids = list(dict.fromkeys(relics[r].museum_id for r in relic_ids))
+    moment = now()
+    fields = {k: v for k, v in values.items() if k not in ("relic_ids", "license_id")}
+    product = Product(
+        id=new_id("prd"),
+        relic_ids=relic_ids,
+        museum_ids=museum_ids,
+        license_id=license_id,
+        licensee_id=license.licensee_id,
+        created_at=moment,
+        updated_at=moment,
+        **fields,
+    )
+    await store.add_product(product)
+    return product
+
+
+def _can_see_drafts(actor: Principal | None, product: Product) -> bool:
+    if actor is None:
+        return False
+    if actor.is_operator:
+        return True
+    return actor.role is Role.LICENSEE and actor.licensee_id == product.licensee_id
+
+
+async def visible_product(
+    *, store: CatalogStore, actor: Principal | None, product_id: str
+) -> Product:
+    """Active and retired products are public; drafts only to their licensee."""
+    product = await store.product(product_id)
+    if product is None or (product.status == "draft" and not _can_see_drafts(actor, product)):
+        raise ProductNotFound(product_id)
+    return product
+
+
+async def _change_product(
+    store: CatalogStore,
+    product_id: str,
+    change: Callable[[Product], bool],
+    actor: Principal | None = None,
+) -> Product:
+    """Load, change, and save on the version read; retried when a concurrent
+    change (a license event, another edit) got there first."""
+    for _ in range(10):
+        product = await store.product(product_id)
+        if product is None:
+            raise ProductNotFound(product_id)
+        if actor is not None:
+            _may_manage_product(actor, product.licensee_id)
+        expected = product.version
+        if not change(product):
+            return product
+        try:
+            await store.save_product(product, expected)
+        except ConcurrentChange:
+            continue
+        return product
+    raise ConcurrentChange("product")
+
+
+async def revise_product(
+    *,
+    store: CatalogStore,
+    actor: Principal,
+    product_id: str,
+    changes: Mapping[str, Any],
+    now: Clock = utcnow,
+) -> Product:
+    return await _change_product(store, product_id, lambda p: p.revise(changes, now()), actor)
+
+
+async def activate_product(
+    *, store: CatalogStore, actor: Principal, product_id: str, now: Clock = utcnow
+) -> Product:
+    async def license_of(product: Product) -> License | None:
+        return await store.license(product.license_id) if product.license_id else None
+
+    current = await store.product(product_id)
+    if current is None:
+        raise ProductNotFound(product_id)
+    license = await license_of(current)
+    return await _change_product(store, product_id, lambda p: p.activate(license, now()), actor)
+
+
+async def retire_product(
+    *, store: CatalogStore, actor: Principal, product_id: str, now: Clock = utcnow
+) -> Product:
+    return await _change_product(store, product_id, lambda p: p.retire(now()), actor)
+
+
+async def set_stock(
+    *, store: CatalogStore, actor: Principal, product_id: str, stock: int
+) -> Product:
+    await _owned_product(store, actor, product_id)
+    if stock < 0:
+        raise InvalidChange("stock cannot be negative")
+    await store.ledger.set_to(product_id, stock, op=new_id("set"))
+    return await _owned_product(store, actor, product_id)
+
+
+async def adjust_stock(
+    *, store: CatalogStore, actor: Principal, product_id: str, delta: int
+) -> Product:
+    await _owned_product(store, actor, product_id)
+    if delta == 0:
+        raise InvalidChange("delta must not be zero")
+    result, balance = await store.ledger.move(product_id, new_id("adj"), delta, reason="adjust")
+    if result is Move.INSUFFICIENT:
+        raise InvalidChange(
+            f"stock is {balance}; removing {-delta} would make it negative", stock=balance
+        )
+    return await _owned_product(store, actor, product_id)
+
+
+async def _owned_product(store: CatalogStore, actor: Principal, product_id: str) -> Product:
+    product = await store.product(product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    _may_manage_product(actor, product.licensee_id)
+    return product
+
+
+# --- search ------------------------------------------------------------------------
+
+
+async def search_products(
+    *,
+    store: CatalogStore,
+    index: SearchIndex,
+    q: str | None,
+    sort: SortOrder,
+    limit: int,
+    cursor: str | None = None,
+    museum_id: str | None = None,
+    relic_id: str | None = None,
+    category: str | None = None,
+    min_price_fen: int | None = None,
+    max_price_fen: int | None = None,
+    in_stock: bool | None = None,
+) -> tuple[list[Product], str | None]:
+    tokens = query_tokens(q)
+    query = ProductQuery(
+        tokens=tokens,
+        sort=sort,
+        museum_id=museum_id,
+        relic_id=relic_id,
+        category=category,
+        min_price_fen=min_price_fen,
+        max_price_fen=max_price_fen,
+        in_stock=in_stock,
+    )
+    digest = fingerprint(
+        [tokens, sort, museum_id, relic_id, category, min_price_fen, max_price_fen, in_stock]
+    )
+    after = decode_cursor(cursor, sort=sort, expected_fingerprint=digest) if cursor else None
+    if q and not tokens:
+        return [], None  # nothing searchable in the query
+    await index.fresh(store.index_entries)
+    found = run_query(
+        index.entries.values(),
+        index.stock,
+        query,
+        segment=after.segment if after else 0,
+        after=after.key if after else None,
+        limit=limit + 1,
+    )
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit and page:
+        segment, _, key = page[-1]
+        next_cursor = encode_cursor(Cursor(sort, digest, segment, key))
+    products = [
+        dataclasses.replace(product, stock=index.stock.get(product_id, 0))
+        for _, product_id, _ in page
+        if (product := index.entries[product_id].product) is not None
+    ]
+    return products, next_cursor
+
+
+# --- licenses (events from ip) -----------------------------------------------------
+
+LicenseEvent = (
+    LicenseGranted | LicenseSuspended | LicenseReinstated | LicenseRevoked | LicenseExpired
+)
+_CHANGES: dict[type[Any], LicenseChange] = {
+    LicenseGranted: "granted",
+    LicenseSuspended: "suspended",
+    LicenseReinstated: "reinstated",
+    LicenseRevoked: "revoked",
+    LicenseExpired: "expired",
+}
+
+
+async def apply_license_change(
+    event: LicenseEvent,
+    meta: EventMeta,
+    *,
+    store: CatalogStore,
+    notify: Callable[[], None] = lambda: None,
+    now: Clock = utcnow,
+) -> None:
+    """Keep the license replica, then bring its products in line with it.
+
+    The products follow the replica, not the event, so a redelivery after a
+    crash half-way finishes the job; each product change is conditional."""
+    current = await store.license(event.license_id)
+    status = next_license_status(current.status if current else None, _CHANGES[type(event)])
+    await store.record_license(
+        meta,
+        license_id=event.license_id,
+        licensee_id=event.licensee_id,
+        museum_id=event.museum_id,
+        status=status,
+        relic_ids=list(event.relic_ids) if isinstance(event, LicenseGranted) else None,
+    )
+    license = await store.license(event.license_id)
+    assert license is not None
+    for product in await store.products_of_license(license.id):
+        if license.active:
+            await _change_product(store, product.id, lambda p: p.license_restored(now()))
+        else:
+            await _change_product(
+                store, product.id, lambda p: p.license_lapsed(license.status, now())
+            )
+    notify()
