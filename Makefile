@@ -71,10 +71,16 @@ lint: install ## ruff and mypy (strict)
 asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 	$(VENV)/bin/rebirth-asyncapi
 
+seed: install ## load the demo dataset through the public APIs (after make up; idempotent)
+	$(PY) deploy/demo/seed.py
+
+demo: seed ## seed, then a simulated day of tourists; prints the dashboard URL, tokens and curls
+	$(PY) deploy/demo/simulate.py
+
 bench: install ## benchmarks, each next to its baseline (BENCH=name for one; results in docs/bench/)
 	$(PY) bench/run.py $(BENCH)
 
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)
 
-.PHONY: help install tools up down status logs test lint asyncapi bench clean
+.PHONY: help install tools up down status logs test lint asyncapi seed demo bench clean

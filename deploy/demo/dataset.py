@@ -47,7 +47,9 @@ class LicenseSpec:
     rate_bps: int
     exclusivity: str = "non_exclusive"
     per_unit_minimum_fen: int = 0
-    tiers: tuple[tuple[int, int], ...] = ()  # (from cumulative units, rate_bps)
+    # (cumulative units from which the rate applies, rate_bps); below the first
+    # threshold the base rate applies (ip wants positive, increasing thresholds)
+    tiers: tuple[tuple[int, int], ...] = ()
     advance_fen: int = 0
     minimum_guarantee_fen: int = 0
 
@@ -254,7 +256,7 @@ def build(relic_count: int = 200, product_count: int = 500) -> Dataset:
         (
             "lic-yangtze-goods",
             "three-gorges",
-            {"rate_bps": 800, "tiers": ((0, 800), (200, 1000), (1000, 1200))},
+            {"rate_bps": 800, "tiers": ((200, 1000), (1000, 1200))},
         ),
         ("lic-forbidden-crafts", "palace", {"rate_bps": 1200, "minimum_guarantee_fen": 2_000_000}),
         ("lic-haipai", "shanghai", {"rate_bps": 900, "per_unit_minimum_fen": 300}),

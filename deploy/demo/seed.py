@@ -1,0 +1,630 @@
+"""`make seed`: load the demo dataset (dataset.py) through the public APIs.
+
+    python deploy/demo/seed.py [--catalog URL --orders URL --ip URL --analytics URL]
+                               [--relics N --products N] [--concurrency N]
+
+Never writes to a database. Every step looks for what an earlier run made
+first, so running it twice changes nothing (the second run creates nothing):
+
+1. operator -> catalog `POST /museums` (found again by `name_en`);
+2. museum   -> catalog `POST /relics` (found again by museum and `name_en`);
+   a donated relic names its donor, and ip opens the relic's IP asset
+   (`relic-<relic id>`) as museum 70 % / donor 30 % from `relic.registered`;
+3. waits until ip has each licensed relic's asset (`GET /assets/{id}`);
+4. licensee -> ip `POST /licenses` (found again among the licensee's licenses
+   by museum, assets and exclusivity), museum -> `POST /licenses/{id}/approve`;
+5. licensee -> catalog `POST /products` with the license and its stock, once
+   catalog's license replica knows the grant (until then catalog answers 422
+   "unknown license"), then `POST /products/{id}/activate`. An SKU already
+   taken (409) is a product an earlier run made;
+6. waits (bounded) until orders' product replica has every product on sale,
+   so the storefront can sell it when the seed says it is done.
+
+Eventual consistency is waited for with bounded polling, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from servicekit.auth import Principal, Role, TokenService
+from servicekit.settings import ServiceSettings
+
+if __package__:
+    from .dataset import Dataset, LicenseSpec, MuseumSpec, ProductSpec, RelicSpec, build
+else:  # run as a script
+    from dataset import Dataset, LicenseSpec, MuseumSpec, ProductSpec, RelicSpec, build
+
+__all__ = [
+    "SeedError",
+    "SeedResult",
+    "Tokens",
+    "Urls",
+    "bearer",
+    "call",
+    "cli_parser",
+    "leaves",
+    "main",
+    "pages",
+    "seed",
+    "until",
+    "urls_of",
+]
+
+# a license's term: fixed, so a second run finds the same application again
+TERM_START = "2025-01-01T00:00:00+08:00"
+TERM_END = "2030-12-31T23:59:59+08:00"
+TERRITORY = "CN"
+CHANNELS = ["museum_shop", "online"]
+WAIT_SECONDS = 90.0  # bound on every wait for another service to catch up
+REPLICA_WAIT_SECONDS = 300.0  # bound on the wait for orders to learn of every product
+LICENSEE_LIVE = ("applied", "countered", "active", "suspended")
+
+
+class SeedError(RuntimeError):
+    """The platform refused something the seed needs (the message says what)."""
+
+
+@dataclass(frozen=True)
+class Urls:
+    catalog: str = "http://127.0.0.1:8001"
+    orders: str = "http://127.0.0.1:8002"
+    ip: str = "http://127.0.0.1:8003"
+    analytics: str = "http://127.0.0.1:8004"
+
+
+class Tokens:
+    """Development tokens for each actor, minted with the services' settings."""
+
+    def __init__(self, settings: ServiceSettings | None = None) -> None:
+        self._service = TokenService(settings or ServiceSettings())
+        self._cache: dict[tuple[str, str | None, str | None], str] = {}
+
+    def _mint(self, subject: str, role: Role, **scope: str) -> str:
+        key = (role.value, scope.get("museum_id"), scope.get("licensee_id") or subject)
+        if key not in self._cache:
+            self._cache[key] = self._service.mint(Principal(subject, role, **scope))
+        return self._cache[key]
+
+    def operator(self) -> str:
+        return self._mint("seed-operator", Role.OPERATOR)
+
+    def museum(self, museum_id: str) -> str:
+        return self._mint(f"staff-{museum_id}", Role.MUSEUM, museum_id=museum_id)
+
+    def licensee(self, licensee_id: str) -> str:
+        return self._mint(f"staff-{licensee_id}", Role.LICENSEE, licensee_id=licensee_id)
+
+    def tourist(self, subject: str) -> str:
+        return self._mint(subject, Role.TOURIST)
+
+
+@dataclass
+class Tally:
+    created: int = 0
+    existing: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.existing} already there"
+
+
+@dataclass
+class SeedResult:
+    museum_ids: dict[str, str] = field(default_factory=dict)  # dataset key -> catalog id
+    relic_ids: dict[str, str] = field(default_factory=dict)
+    license_ids: dict[str, str] = field(default_factory=dict)  # dataset key -> ip id
+    product_ids: dict[str, str] = field(default_factory=dict)  # sku -> catalog id (when known)
+    museums: Tally = field(default_factory=Tally)
+    relics: Tally = field(default_factory=Tally)
+    licenses: Tally = field(default_factory=Tally)
+    products: Tally = field(default_factory=Tally)
+    stuck_drafts: list[str] = field(default_factory=list)  # SKUs taken but not on sale
+    not_yet_orderable: list[str] = field(default_factory=list)  # product ids orders lacks
+
+    @property
+    def created(self) -> int:
+        return sum(t.created for t in (self.museums, self.relics, self.licenses, self.products))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"detail": response.text}
+    return body if isinstance(body, dict) else {"detail": body}
+
+
+def _fail(what: str, response: httpx.Response) -> SeedError:
+    return SeedError(
+        f"{what}: {response.request.method} {response.request.url} answered "
+        f"{response.status_code}: {response.text[:500]}"
+    )
+
+
+async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; a 503 (a store or Kafka blip) or a connection that could not
+    be made is retried a few times. A write whose answer timed out is not
+    retried (it may have happened): a rerun of the seed finds what it made."""
+    delay = 0.2
+    for attempt in range(6):
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            safe = method == "GET" or isinstance(exc, httpx.ConnectError | httpx.PoolTimeout)
+            if attempt == 5 or not safe:
+                raise SeedError(f"{method} {client.base_url}{url}: {exc!r}") from exc
+        else:
+            if response.status_code != 503 or attempt == 5:
+                return response
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable")
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT_SECONDS
+) -> None:
+    """Poll `check` until it holds, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while not await check():
+        if time.monotonic() > deadline:
+            raise SeedError(f"{what} did not happen within {timeout:.0f}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+async def pages(
+    client: httpx.AsyncClient, url: str, params: dict[str, Any], token: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item of a cursor-paged catalog list."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    headers = bearer(token) if token else {}
+    while True:
+        query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = await call(client, "GET", url, params=query, headers=headers)
+        if response.status_code != 200:
+            raise _fail("listing", response)
+        body = response.json()
+        items.extend(body["items"])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
+# --- the steps -------------------------------------------------------------------------
+
+
+class Seeder:
+    def __init__(
+        self,
+        data: Dataset,
+        urls: Urls,
+        tokens: Tokens,
+        progress: Progress,
+        concurrency: int,
+    ) -> None:
+        self.data = data
+        self.tokens = tokens
+        self.progress = progress
+        self.limit = asyncio.Semaphore(concurrency)
+        self.result = SeedResult()
+        self.catalog = httpx.AsyncClient(base_url=urls.catalog, timeout=30)
+        self.ip = httpx.AsyncClient(base_url=urls.ip, timeout=30)
+        self.orders = httpx.AsyncClient(base_url=urls.orders, timeout=30)
+
+    async def close(self) -> None:
+        await self.catalog.aclose()
+        await self.ip.aclose()
+        await self.orders.aclose()
+
+    async def _each(
+        self, label: str, items: Iterable[Any], step: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        todo = list(items)
+        task = self.progress.add_task(label, total=len(todo))
+
+        async def one(item: Any) -> None:
+            async with self.limit:
+                await step(item)
+            self.progress.advance(task)
+
+        async with asyncio.TaskGroup() as group:
+            for item in todo:
+                group.create_task(one(item))
+
+    # museums -----------------------------------------------------------------------
+
+    async def museums(self) -> None:
+        existing = {m["name_en"]: m["id"] for m in await pages(self.catalog, "/museums", {})}
+
+        async def one(spec: MuseumSpec) -> None:
+            if spec.name_en in existing:
+                self.result.museum_ids[spec.key] = existing[spec.name_en]
+                self.result.museums.existing += 1
+                return
+            body = {
+                "name_zh": spec.name_zh,
+                "name_en": spec.name_en,
+                "city": spec.city,
+                "province": spec.province,
+                "kind": spec.kind,
+                "heritage_level": spec.heritage_level,
+            }
+            response = await call(
+                self.catalog, "POST", "/museums", json=body, headers=bearer(self.tokens.operator())
+            )
+            if response.status_code != 201:
+                raise _fail(f"museum {spec.name_en}", response)
+            self.result.museum_ids[spec.key] = response.json()["id"]
+            self.result.museums.created += 1
+
+        # one at a time: a handful, created in the dataset's order
+        self.limit, limit = asyncio.Semaphore(1), self.limit
+        try:
+            await self._each("museums", self.data.museums, one)
+        finally:
+            self.limit = limit
+
+    # relics ------------------------------------------------------------------------
+
+    async def relics(self) -> None:
+        found: dict[tuple[str, str], str] = {}
+        for key, museum_id in self.result.museum_ids.items():
+            for relic in await pages(self.catalog, "/relics", {"museum_id": museum_id}):
+                found.setdefault((key, relic["name_en"]), relic["id"])
+
+        async def one(spec: RelicSpec) -> None:
+            if (spec.museum, spec.name_en) in found:
+                self.result.relic_ids[spec.key] = found[(spec.museum, spec.name_en)]
+                self.result.relics.existing += 1
+                return
+            museum_id = self.result.museum_ids[spec.museum]
+            response = await call(
+                self.catalog,
+                "POST",
+                "/relics",
+                json=_relic_body(spec, museum_id),
+                headers=bearer(self.tokens.museum(museum_id)),
+            )
+            if response.status_code != 201:
+                raise _fail(f"relic {spec.name_en}", response)
+            self.result.relic_ids[spec.key] = response.json()["id"]
+            self.result.relics.created += 1
+
+        await self._each("relics", self.data.relics, one)
+
+    # ip assets and licenses --------------------------------------------------------
+
+    async def assets(self) -> None:
+        """Wait until ip opened the asset of every relic a license covers."""
+        wanted = sorted({r for spec in self.data.licenses for r in spec.relics})
+        museum_of = {r.key: r.museum for r in self.data.relics}
+
+        async def one(relic_key: str) -> None:
+            relic_id = self.result.relic_ids[relic_key]
+            token = self.tokens.museum(self.result.museum_ids[museum_of[relic_key]])
+
+            async def opened() -> bool:
+                response = await call(
+                    self.ip, "GET", f"/assets/relic-{relic_id}", headers=bearer(token)
+                )
+                if response.status_code not in (200, 404):
+                    raise _fail(f"asset of relic {relic_id}", response)
+                return response.status_code == 200
+
+            await until(opened, f"ip opening the asset of relic {relic_id}")
+
+        await self._each("ip assets", wanted, one)
+
+    async def licenses(self) -> None:
+        async def one(spec: LicenseSpec) -> None:
+            museum_id = self.result.museum_ids[spec.museum]
+            asset_ids = sorted(f"relic-{self.result.relic_ids[r]}" for r in spec.relics)
+            licensee = bearer(self.tokens.licensee(spec.licensee))
+            museum = bearer(self.tokens.museum(museum_id))
+            listed = await call(self.ip, "GET", "/licenses", headers=licensee)
+            if listed.status_code != 200:
+                raise _fail("listing licenses", listed)
+            mine = [
+                lic
+                for lic in listed.json()
+                if lic["museum_id"] == museum_id
+                and sorted(lic["asset_ids"]) == asset_ids
+                and lic["exclusivity"] == spec.exclusivity
+                and lic["status"] in LICENSEE_LIVE
+            ]
+            if mine:
+                lic = mine[0]
+                self.result.licenses.existing += 1
+            else:
+                response = await call(
+                    self.ip,
+                    "POST",
+                    "/licenses",
+                    json=_license_body(spec, asset_ids),
+                    headers=licensee,
+                )
+                if response.status_code != 201:
+                    raise _fail(f"license {spec.key} ({spec.licensee})", response)
+                lic = response.json()
+                self.result.licenses.created += 1
+            if lic["status"] == "applied":
+                response = await call(
+                    self.ip, "POST", f"/licenses/{lic['license_id']}/approve", headers=museum
+                )
+                if response.status_code != 200:
+                    raise _fail(f"approving license {lic['license_id']}", response)
+                lic = response.json()
+            if lic["status"] != "active":
+                raise SeedError(f"license {lic['license_id']} is {lic['status']}, not active")
+            self.result.license_ids[spec.key] = lic["license_id"]
+
+        # one at a time: the grants of one museum's assets take a lease on them
+        self.limit, limit = asyncio.Semaphore(1), self.limit
+        try:
+            await self._each("licenses", self.data.licenses, one)
+        finally:
+            self.limit = limit
+
+    # products ----------------------------------------------------------------------
+
+    async def products(self) -> None:
+        on_sale = {
+            p["sku"]: p["id"] for p in await pages(self.catalog, "/products", {"sort": "newest"})
+        }
+        licenses = {spec.key: spec for spec in self.data.licenses}
+
+        async def one(spec: ProductSpec) -> None:
+            if spec.sku in on_sale:
+                self.result.product_ids[spec.sku] = on_sale[spec.sku]
+                self.result.products.existing += 1
+                return
+            license_spec = licenses[spec.license]
+            token = self.tokens.licensee(license_spec.licensee)
+            created = await self._create_product(spec, token)
+            if created is None:  # the SKU is taken: an earlier run made it
+                self.result.products.existing += 1
+                self.result.stuck_drafts.append(spec.sku)
+                return
+            self.result.product_ids[spec.sku] = created["id"]
+            self.result.products.created += 1
+            await self._activate(created["id"], token)
+
+        await self._each("products", self.data.products, one)
+
+    async def _create_product(self, spec: ProductSpec, token: str) -> dict[str, Any] | None:
+        body = {
+            "sku": spec.sku,
+            "title_zh": spec.title_zh,
+            "title_en": spec.title_en,
+            "description_zh": f"{spec.title_zh}：以馆藏文物为灵感的文创产品。",
+            "description_en": f"{spec.title_en}: a cultural-creative product after the relic.",
+            "category": spec.category,
+            "price_fen": spec.price_fen,
+            "relic_ids": [self.result.relic_ids[spec.relic]],
+            "license_id": self.result.license_ids[spec.license],
+            "stock": spec.stock,
+        }
+        outcome: dict[str, Any] = {}
+
+        async def created() -> bool:
+            response = await call(
+                self.catalog, "POST", "/products", json=body, headers=bearer(token)
+            )
+            if response.status_code == 201:
+                outcome["product"] = response.json()
+                return True
+            if response.status_code == 409 and _problem(response).get("sku") == spec.sku:
+                outcome["product"] = None
+                return True
+            if response.status_code == 422 and _problem(response).get("kind") == "license":
+                return False  # catalog's license replica has not seen the grant yet
+            raise _fail(f"product {spec.sku}", response)
+
+        await until(created, f"catalog learning of license {body['license_id']}")
+        product: dict[str, Any] | None = outcome["product"]
+        return product
+
+    async def _activate(self, product_id: str, token: str) -> None:
+        async def activated() -> bool:
+            response = await call(
+                self.catalog, "POST", f"/products/{product_id}/activate", headers=bearer(token)
+            )
+            if response.status_code == 200:
+                return True
+            if response.status_code == 409 and "license_status" in _problem(response):
+                return False  # the replica has not caught up with the grant
+            raise _fail(f"activating product {product_id}", response)
+
+        await until(activated, f"activating product {product_id}")
+
+    # the storefront -------------------------------------------------------------
+
+    async def storefront(self, timeout: float) -> None:
+        """Wait (bounded) until orders' product replica has every product on sale,
+        so a tourist can order it. Products still missing at the bound are
+        reported, not fatal: catalog's outbox relay delivers them later."""
+        deadline = time.monotonic() + timeout
+
+        async def one(product_id: str) -> None:
+            async def known() -> bool:
+                response = await call(self.orders, "GET", f"/products/{product_id}")
+                if response.status_code not in (200, 404):
+                    raise _fail(f"orders' copy of product {product_id}", response)
+                return response.status_code == 200
+
+            try:
+                await until(known, "", timeout=max(0.0, deadline - time.monotonic()))
+            except SeedError:
+                self.result.not_yet_orderable.append(product_id)
+
+        await self._each("storefront", sorted(self.result.product_ids.values()), one)
+
+
+def _relic_body(spec: RelicSpec, museum_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "museum_id": museum_id,
+        "name_zh": spec.name_zh,
+        "name_en": spec.name_en,
+        "period": spec.period,
+        "category": spec.category,
+        "protection_grade": spec.grade,
+        "description": f"{spec.name_zh} / {spec.name_en}",
+        "images": [{"uri": f"https://images.example.org/relics/{spec.key}.jpg"}],
+    }
+    if spec.donor:
+        donor_id, name = spec.donor
+        body["provenance"] = {
+            "acquisition": "donation",
+            "acquired_year": 1980 + int(spec.key[-3:]) % 40,
+            "donor": {"donor_id": donor_id, "name": name},
+        }
+    if spec.has_twin:
+        digest = hashlib.sha256(f"twin:{spec.key}".encode()).hexdigest()
+        body["assets"] = [
+            {
+                "kind": "model_3d",
+                "uri": f"https://twins.example.org/{spec.key}.glb",
+                "format": "glb",
+                "checksum": f"sha256:{digest}",
+                "byte_size": 1_000_000 + int(digest[:4], 16) * 100,
+                "license": "CC BY-NC 4.0",
+            }
+        ]
+    return body
+
+
+def _license_body(spec: LicenseSpec, asset_ids: list[str]) -> dict[str, Any]:
+    return {
+        "asset_ids": asset_ids,
+        "categories": list(spec.categories),
+        "territory": TERRITORY,
+        "channels": CHANNELS,
+        "exclusivity": spec.exclusivity,
+        "starts_at": TERM_START,
+        "ends_at": TERM_END,
+        "terms": {
+            "rate_bps": spec.rate_bps,
+            "minimum_per_unit_fen": spec.per_unit_minimum_fen,
+            "tier_basis": "units",
+            "tiers": [{"threshold": t, "rate_bps": r} for t, r in spec.tiers],
+            "advance_fen": spec.advance_fen,
+            "minimum_guarantee_fen": spec.minimum_guarantee_fen,
+        },
+    }
+
+
+async def seed(
+    urls: Urls,
+    data: Dataset,
+    *,
+    tokens: Tokens | None = None,
+    concurrency: int = 8,
+    console: Console | None = None,
+    replica_wait: float = REPLICA_WAIT_SECONDS,
+) -> SeedResult:
+    """Load `data` through the public APIs; returns what it created and found."""
+    console = console or Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    seeder = Seeder(data, urls, tokens or Tokens(), progress, concurrency)
+    try:
+        with progress:
+            await seeder.museums()
+            await seeder.relics()
+            await seeder.assets()
+            await seeder.licenses()
+            await seeder.products()
+            await seeder.storefront(replica_wait)
+    finally:
+        await seeder.close()
+    return seeder.result
+
+
+def cli_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    defaults = Urls()
+    for name in ("catalog", "orders", "ip", "analytics"):
+        parser.add_argument(f"--{name}", default=getattr(defaults, name), metavar="URL")
+    return parser
+
+
+def urls_of(args: argparse.Namespace) -> Urls:
+    return Urls(
+        catalog=args.catalog.rstrip("/"),
+        orders=args.orders.rstrip("/"),
+        ip=args.ip.rstrip("/"),
+        analytics=args.analytics.rstrip("/"),
+    )
+
+
+def report(result: SeedResult, console: Console) -> None:
+    console.print(f"museums   {result.museums}")
+    console.print(f"relics    {result.relics}")
+    console.print(f"licenses  {result.licenses}")
+    console.print(f"products  {result.products}")
+    if result.not_yet_orderable:
+        console.print(
+            f"[yellow]orders does not know {len(result.not_yet_orderable)} product(s) yet "
+            "(catalog's outbox relay is behind); they become orderable when it catches up"
+        )
+    if result.stuck_drafts:
+        console.print(
+            f"[yellow]{len(result.stuck_drafts)} SKU(s) exist but are not on sale (an earlier "
+            f"run stopped between creating and activating them): {', '.join(result.stuck_drafts)}"
+        )
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    return [error]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli_parser("Load the demo dataset through the public APIs (idempotent).")
+    parser.add_argument("--relics", type=int, default=200, help="dataset size: relics")
+    parser.add_argument("--products", type=int, default=500, help="dataset size: products")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    console = Console()
+    data = build(relic_count=args.relics, product_count=args.products)
+    try:
+        result = asyncio.run(
+            seed(urls_of(args), data, concurrency=args.concurrency, console=console)
+        )
+    except (SeedError, httpx.HTTPError, ExceptionGroup) as error:
+        for exc in leaves(error):
+            if not isinstance(exc, SeedError | httpx.HTTPError):
+                raise
+            console.print(f"[red]seed failed: {exc}")
+        return 1
+    report(result, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
