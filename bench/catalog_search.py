@@ -2,7 +2,7 @@
 
 Starts the catalog (uvicorn, one worker) and the baseline trivial FastAPI app
 served the same way, seeds ~550 active products whose titles come from the
-real museum exports in /work/shared/data (Met English titles, Palace Museum
+real museum exports in ../shared/data (Met English titles, Palace Museum
 Chinese names), then drives each route for a fixed time with 32 concurrent
 clients and reports req/s and p50/p99 latency next to the baseline.
 
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 from catalog.domain import Product  # noqa: E402
 from catalog.store import CatalogStore, ensure_indexes  # noqa: E402
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONCURRENCY = 32
 SECONDS = float(os.environ.get("CATALOG_BENCH_SECONDS", "10"))
 QUERIES = ["青铜", "bronze", "bronze mirror", "瓷", "scroll", "宋", "lacquer box", "玉"]

@@ -1,4 +1,4 @@
-"""Collection import from the real museum exports in /work/shared/data
+"""Collection import from the real museum exports in ../shared/data
 (read in place, never copied into the repository)."""
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ from tests.support import ServiceProcess
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio]
 
-DATA = Path("/work/shared/data")
+# shared/ sits beside the repository (in CI too); the data is never copied in
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 MET = DATA / "real_western_collection.csv"
 NPM = DATA / "real_chinese_relics.csv"
 
-needs_data = pytest.mark.skipif(not MET.exists() or not NPM.exists(), reason="no shared data")
+needs_data = pytest.mark.usefixtures("shared_data")
+
+
+@pytest.fixture
+def shared_data() -> None:
+    assert MET.exists(), f"{MET} is missing: the import tests read ../shared/data"
+    assert NPM.exists(), f"{NPM} is missing: the import tests read ../shared/data"
 
 
 @needs_data
