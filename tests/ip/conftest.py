@@ -90,7 +90,8 @@ class Ip:
         async with self.client(tok) as c:
             return await c.put(path, json=body)
 
-    async def wait_for(self, path: str, what: str, timeout: float = 30) -> dict[str, Any]:
+    async def wait_for(self, path: str, what: str, timeout: float = 120) -> dict[str, Any]:
+        # generous: a fresh ip process first catches up on every earlier test's events
         found: dict[str, Any] = {}
 
         async def present() -> bool:
