@@ -30,7 +30,7 @@ def unique(prefix: str) -> str:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 90, what: str = "condition"
 ) -> None:
     """Wait until `check` holds, with a bound; no sleeping and hoping."""
     deadline = time.monotonic() + timeout

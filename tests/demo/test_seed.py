@@ -103,7 +103,11 @@ async def test_seed_twice_creates_nothing_the_second_time_and_a_day_pays_orders(
             totals.update(response.json()["totals"])
             return totals["gross_fen"] > 0 and totals["royalty_accrued_fen"] > 0
 
-        await eventually(shown, what="the Three Gorges dashboard showing sales and royalties")
+        # generous: fresh ip and analytics processes first catch up on every
+        # earlier test's events in a full run
+        await eventually(
+            shown, timeout=180, what="the Three Gorges dashboard showing sales and royalties"
+        )
 
     # `make demo`'s script: runs as a script and prints the URL, tokens and curls
     args = [f"--{s.name}={s.url}" for s in (catalog, orders, ip, analytics)]
