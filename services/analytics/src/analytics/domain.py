@@ -53,10 +53,12 @@ from contracts.orders import (
     OrderCancelled,
     OrderConfirmed,
     OrderFulfilled,
+    OrderLine,
     OrderPaid,
     OrderPlaced,
     OrderRefunded,
     OrderRejected,
+    RefundLine,
 )
 
 __all__ = [
@@ -238,40 +240,54 @@ def _order_paid(event: OrderPaid, out: Changes) -> None:
         museums.add(m)
         money = {"gross_fen": line.line_total_fen, "units": line.quantity}
         out.add(MUSEUM_DAYS, _key(m, day), inc=money, on_insert=_museum_dims(m, day))
-        out.add(
-            PRODUCT_DAYS,
-            _key(m, day, line.product_id),
-            inc={**money, "lines": 1},
-            set={"sku": line.sku},
-            on_insert={**_museum_dims(m, day), "product_id": line.product_id},
-        )
-        for relic_id in dict.fromkeys(line.relic_ids):
-            out.add(
-                RELIC_DAYS,
-                _key(m, day, relic_id),
-                inc=money,
-                on_insert={**_museum_dims(m, day), "relic_id": relic_id},
-            )
-        if line.licensee_id is not None:
-            out.add(
-                LICENSEE_DAYS,
-                _key(m, day, line.licensee_id),
-                inc=money,
-                on_insert={**_museum_dims(m, day), "licensee_id": line.licensee_id},
-            )
-        if line.license_id is not None:
-            out.add(
-                LICENSES,
-                line.license_id,
-                inc=money,
-                on_insert={
-                    "license_id": line.license_id,
-                    "museum_id": m,
-                    "licensee_id": line.licensee_id,
-                },
-            )
+        _line_rollups(out, m, day, line, money, product_extra={"lines": 1})
     for m in museums:
         out.add(MUSEUM_DAYS, _key(m, day), inc={"orders": 1}, on_insert=_museum_dims(m, day))
+
+
+def _line_rollups(
+    out: Changes,
+    m: str,
+    day: str,
+    line: OrderLine | RefundLine,
+    money: dict[str, int],
+    *,
+    product_extra: dict[str, int] | None = None,
+) -> None:
+    """One order or refund line's money, into its product, relic, licensee and
+    license rollups (the museum's own day is added by the caller)."""
+    out.add(
+        PRODUCT_DAYS,
+        _key(m, day, line.product_id),
+        inc={**money, **(product_extra or {})},
+        set={"sku": line.sku},
+        on_insert={**_museum_dims(m, day), "product_id": line.product_id},
+    )
+    for relic_id in dict.fromkeys(line.relic_ids):
+        out.add(
+            RELIC_DAYS,
+            _key(m, day, relic_id),
+            inc=money,
+            on_insert={**_museum_dims(m, day), "relic_id": relic_id},
+        )
+    if line.licensee_id is not None:
+        out.add(
+            LICENSEE_DAYS,
+            _key(m, day, line.licensee_id),
+            inc=money,
+            on_insert={**_museum_dims(m, day), "licensee_id": line.licensee_id},
+        )
+    if line.license_id is not None:
+        out.add(
+            LICENSES,
+            line.license_id,
+            inc=money,
+            on_insert={
+                "license_id": line.license_id,
+                "museum_id": m,
+                "licensee_id": line.licensee_id,
+            },
+        )
 
 
 def _order_refunded(event: OrderRefunded, out: Changes) -> None:
@@ -291,38 +307,7 @@ def _order_refunded(event: OrderRefunded, out: Changes) -> None:
         museums.add(m)
         money = {"refunds_fen": line.amount_fen, "refunded_units": line.quantity}
         out.add(MUSEUM_DAYS, _key(m, day), inc=money, on_insert=_museum_dims(m, day))
-        out.add(
-            PRODUCT_DAYS,
-            _key(m, day, line.product_id),
-            inc=money,
-            set={"sku": line.sku},
-            on_insert={**_museum_dims(m, day), "product_id": line.product_id},
-        )
-        for relic_id in dict.fromkeys(line.relic_ids):
-            out.add(
-                RELIC_DAYS,
-                _key(m, day, relic_id),
-                inc=money,
-                on_insert={**_museum_dims(m, day), "relic_id": relic_id},
-            )
-        if line.licensee_id is not None:
-            out.add(
-                LICENSEE_DAYS,
-                _key(m, day, line.licensee_id),
-                inc=money,
-                on_insert={**_museum_dims(m, day), "licensee_id": line.licensee_id},
-            )
-        if line.license_id is not None:
-            out.add(
-                LICENSES,
-                line.license_id,
-                inc=money,
-                on_insert={
-                    "license_id": line.license_id,
-                    "museum_id": m,
-                    "licensee_id": line.licensee_id,
-                },
-            )
+        _line_rollups(out, m, day, line, money)
     for m in museums:
         out.add(MUSEUM_DAYS, _key(m, day), inc={"refunds": 1}, on_insert=_museum_dims(m, day))
 
