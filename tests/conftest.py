@@ -11,6 +11,7 @@ infrastructure this run does not own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from localstack import LocalStack
 
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, truncate_topics
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ def infra() -> Iterator[Infra]:
         yield Infra(stack.kafka_bootstrap, stack.mongodb_url, stack)
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_topics(request: pytest.FixtureRequest) -> None:
+    """Each test module that uses the infrastructure starts from empty platform
+    topics (see truncate_topics); modules without it do not start it."""
+    module_items = [i for i in request.session.items if i.module is request.module]
+    if any("infra" in getattr(i, "fixturenames", ()) for i in module_items):
+        infra: Infra = request.getfixturevalue("infra")
+        asyncio.run(truncate_topics(infra.kafka_bootstrap))
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete  # type: ignore[import-untyped]
+
+from contracts.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / ".local" / os.environ.get("RELIC_TEST_STACK", "test") / "logs"
@@ -23,6 +27,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def truncate_topics(bootstrap: str) -> None:
+    """Delete every record of the platform's topics (Kafka's DeleteRecords).
+
+    A service process started by a test has its own consumer group and reads
+    its topics from the log start; without this it would first replay every
+    earlier test's events, and the suite's time would grow with its history."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        await consumer.topics()  # fetches the metadata partitions_for_topic reads
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in ALL_TOPICS
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        await admin.delete_records(
+            {tp: RecordsToDelete(before_offset=end) for tp, end in ends.items() if end}
+        )
+    finally:
+        await admin.close()
+        await consumer.stop()
 
 
 def unique(prefix: str) -> str:

@@ -305,7 +305,7 @@ def _wait_ready(process: ServiceProcess) -> None:
     raise AssertionError(f"ip did not become ready: see {process.log_path}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shared_ip_process(infra: Infra) -> Iterator[ServiceProcess]:
     """One ip process shared by the tests that need no database of their own
     (every test uses fresh ids, so they cannot see each other's data)."""
