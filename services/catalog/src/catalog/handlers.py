@@ -28,7 +28,14 @@ from catalog.errors import (
     RelicNotFound,
     UnknownReference,
 )
-from catalog.importer import parse_collection
+from catalog.importer import (
+    ImportedRelic,
+    ImportReport,
+    RowProblem,
+    UnreadableFile,
+    decode_collection,
+    parse_collection,
+)
 from catalog.ledger import Move
 from catalog.search import (
     Cursor,
@@ -184,41 +191,78 @@ async def import_relics(
     store: CatalogStore,
     actor: Principal,
     museum_id: str,
-    text: str,
+    data: bytes,
+    charset: str | None = None,
     now: Clock = utcnow,
-) -> tuple[list[Relic], int]:
-    """All rows or none: every row is validated before anything is written.
-    Ids derive from the museum and the source's own id, so running the same
-    file again (after a crash half-way) completes it instead of duplicating."""
+) -> ImportReport:
+    """Every row is validated; valid rows import and invalid ones come back
+    as problems. Each row lands whole or not at all: one single-document
+    write (a new relic, or a logged revision, with its event). Ids derive
+    from the museum and the row's object number, so importing a file again
+    updates those relics instead of duplicating them. A file without one
+    valid row imports nothing (ImportRejected)."""
     _may_manage_museum(actor, museum_id)
     if await store.museum(museum_id) is None:
         raise UnknownReference("museum", [museum_id])
+    try:
+        text = decode_collection(data, charset)
+    except UnreadableFile as exc:
+        raise ImportRejected([{"row": 0, "field": "file", "error": str(exc)}]) from exc
     rows, problems = parse_collection(text)
-    if problems:
+    if not rows:
         raise ImportRejected([dataclasses.asdict(p) for p in problems])
     moment = now()
-    relics = [
-        Relic.register(
-            id=f"rel_{museum_id}_{row.source_id}",
-            museum_id=museum_id,
-            name_zh=row.name_zh,
-            name_en=row.name_en,
-            period=row.period,
-            category=row.category,
-            description=row.description,
-            protection_grade="general",
-            immovable=False,
-            site=None,
-            images=row.images,
-            provenance=row.provenance,
-            assets=[],
-            created_at=moment,
-            updated_at=moment,
-        )
-        for row in rows
-    ]
-    created = await store.add_relics(relics)
-    return relics, created
+    ids = [f"rel_{museum_id}_{row.source_id}" for row in rows]
+    existing = await store.relics_by_id(ids)
+    fresh: list[Relic] = []
+    updated = unchanged = 0
+    imported: list[str] = []
+    for row, relic_id in zip(rows, ids, strict=True):
+        values = _imported_values(row)
+        if relic_id not in existing:
+            fresh.append(
+                Relic.register(
+                    id=relic_id,
+                    museum_id=museum_id,
+                    protection_grade="general",
+                    immovable=False,
+                    site=None,
+                    assets=[],
+                    created_at=moment,
+                    updated_at=moment,
+                    **values,
+                )
+            )
+            imported.append(relic_id)
+            continue
+        try:
+            relic = await revise_relic(
+                store=store, actor=actor, relic_id=relic_id, changes=values, now=lambda: moment
+            )
+        except ConcurrentChange:
+            problems.append(RowProblem(row.row, "row", "changed by someone else meanwhile; retry"))
+            continue
+        imported.append(relic_id)
+        if relic.events:
+            updated += 1
+        else:
+            unchanged += 1
+    created = await store.add_relics(fresh)
+    problems.sort(key=lambda p: p.row)
+    return ImportReport(imported, created, updated, unchanged, problems)
+
+
+def _imported_values(row: ImportedRelic) -> dict[str, Any]:
+    """The fields an import sets; the rest (grade, site, assets) stay the museum's."""
+    return {
+        "name_zh": row.name_zh,
+        "name_en": row.name_en,
+        "period": row.period,
+        "category": row.category,
+        "description": row.description,
+        "images": row.images,
+        "provenance": row.provenance,
+    }
 
 
 # --- products ----------------------------------------------------------------------
