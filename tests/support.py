@@ -29,30 +29,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, as the broker describes them now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in topic["partitions"]
+    ]
+
+
 async def truncate_topics(bootstrap: str) -> None:
     """Delete every record of the platform's topics (Kafka's DeleteRecords).
 
     A service process started by a test has its own consumer group and reads
     its topics from the log start; without this it would first replay every
     earlier test's events, and the suite's time would grow with its history."""
+    partitions = await topic_partitions(bootstrap, ALL_TOPICS)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        await asyncio.sleep(0.05)  # see kafka_helpers.end_offsets_total: stop after a step
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await consumer.topics()  # fetches the metadata partitions_for_topic reads
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in ALL_TOPICS
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        ends = await consumer.end_offsets(partitions)
         await admin.delete_records(
             {tp: RecordsToDelete(before_offset=end) for tp, end in ends.items() if end}
         )
     finally:
         await admin.close()
-        await consumer.stop()
 
 
 def unique(prefix: str) -> str:

@@ -83,6 +83,9 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._runner._commit(only=revoked)
+        # not ours any more: whatever did not commit, the new owner re-applies
+        for tp in revoked:
+            self._runner._processed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass
@@ -264,8 +267,11 @@ class ConsumerRunner:
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
-            # the partitions moved on; the new owner re-applies idempotently
+            # a rebalance under way: kept, and committed next round for the
+            # partitions still ours (an idle partition would otherwise never
+            # commit and show lag forever); revoked ones are dropped on revoke
             log.warning("commit failed: %s", exc, extra={"group": self.group_id})
+            return
         for tp in offsets:
             if self._processed.get(tp) == offsets[tp]:
                 del self._processed[tp]

@@ -8,6 +8,7 @@ __all__ = [
     "EVENTS_FAILED",
     "EVENTS_PUBLISHED",
     "HTTP_LATENCY",
+    "STORE_COMMANDS",
 ]
 
 HTTP_LATENCY = Histogram(
@@ -22,4 +23,10 @@ EVENTS_FAILED = Counter(
 )  # outcome: retried | dead_lettered
 CONSUMER_LAG = Gauge(
     "consumer_lag", "Messages behind the partition's end", ["group", "topic", "partition"]
+)
+STORE_COMMANDS = Histogram(
+    "store_command_duration_seconds",
+    "MongoDB/FerretDB command latency",
+    ["command", "collection"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )

@@ -7,10 +7,12 @@ streams, no $text, no TTL indexes, no Decimal128.
 """
 
 import asyncio
+from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import PyMongoError
 
+from servicekit.metrics import STORE_COMMANDS
 from servicekit.settings import ServiceSettings
 
 __all__ = ["connect", "ping"]
@@ -24,7 +26,34 @@ def connect(settings: ServiceSettings) -> AsyncMongoClient[dict[str, object]]:
         serverSelectionTimeoutMS=2_000,
         connectTimeoutMS=2_000,
         appname=settings.service_name,
+        event_listeners=[StoreCommandTimer()],
     )
+
+
+class StoreCommandTimer(monitoring.CommandListener):
+    """Times every store command by name and collection (the
+    `store_command_duration_seconds` histogram): where a request's or an
+    event's time goes is mostly round trips to the store."""
+
+    def __init__(self) -> None:
+        self._collections: dict[tuple[Any, int], str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        collection = target if isinstance(target, str) else ""
+        self._collections[(event.connection_id, event.request_id)] = collection
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._observe(event)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._observe(event)
+
+    def _observe(
+        self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent
+    ) -> None:
+        collection = self._collections.pop((event.connection_id, event.request_id), "")
+        STORE_COMMANDS.labels(event.command_name, collection).observe(event.duration_micros / 1e6)
 
 
 async def ping(client: AsyncMongoClient[dict[str, object]], timeout: float = 1.5) -> bool:

@@ -8,10 +8,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from fastapi import FastAPI
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from orders import api, store
@@ -20,7 +19,6 @@ from orders.handlers import Context, expire_due_orders, registry
 from orders.payments import SandboxProvider
 from servicekit.app import Runtime, ServiceSpec, create_service_app
 from servicekit.consumer import HandlerRegistry
-from servicekit.relay import OutboxRelay
 
 __all__ = ["create_app"]
 
@@ -38,44 +36,25 @@ class _Wiring:
             webhook_delay_seconds=settings.sandbox_webhook_delay_seconds,
         )
         self.context: Context | None = None
-        self.relays: list[OutboxRelay] = []
-        self.writes = store.OrderWrites()
 
     def bind(self, runtime: Runtime) -> Context:
         if self.context is None:
-            writes = self.writes
-            # our own relays over the orders collection, their writes serialized
-            # with ours per order (see store.SerializedOutbox)
-            outbox = store.SerializedOutbox(runtime.db["orders"], writes)
-            self.relays = [
-                OutboxRelay(
-                    collections=[cast(AsyncCollection[dict[str, Any]], outbox)],
-                    publisher=runtime.publisher,
-                    poll_interval=self.settings.outbox_poll_interval_ms / 1000,
-                )
-                for _ in range(self.settings.outbox_relays)
-            ]
             self.context = Context(
-                orders=store.OrderStore(runtime.db, writes),
+                orders=store.OrderStore(runtime.db),
                 products=store.ProductStore(runtime.db),
-                carts=store.CartStore(runtime.db, writes),
+                carts=store.CartStore(runtime.db),
                 provider=self.provider,
                 payment_window=timedelta(seconds=self.settings.payment_window_seconds),
                 provider_timeout=self.settings.payment_provider_timeout_seconds,
-                events_written=self.events_written,
+                events_written=runtime.events_written,
             )
         return self.context
-
-    def events_written(self) -> None:
-        for relay in self.relays:
-            relay.notify()
 
     def handlers(self, runtime: Runtime) -> HandlerRegistry:
         return registry(self.bind(runtime))
 
     async def setup(self, runtime: Runtime) -> None:
         await store.ensure_indexes(runtime.db)
-        await store.detect_ferretdb(runtime.db, self.writes)
 
     async def expire_unpaid_orders(self, context: Context) -> None:
         """The sweeper: every replica runs one; rev-checked writes keep them apart."""
@@ -97,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[api.router],
         handlers=wiring.handlers,
         setup=wiring.setup,
+        outbox_collections=["orders"],
     )
     app = create_service_app(spec, settings)
     inner = app.router.lifespan_context
@@ -109,10 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             context = wiring.bind(app.state.runtime)
             app.state.orders = context
             app.state.webhook_url = settings.payment_webhook_url
-            relay_tasks = [
-                asyncio.create_task(relay.run(), name=f"orders-outbox-relay-{n}")
-                for n, relay in enumerate(wiring.relays)
-            ]
             loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
                 lambda: wiring.expire_unpaid_orders(context),
                 wiring.provider.run_deliveries,
@@ -124,9 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                for relay in wiring.relays:
-                    relay.stop()
-                await asyncio.gather(*relay_tasks)
 
     app.router.lifespan_context = lifespan
     return app

@@ -5,26 +5,16 @@ Every order write is one single-document update that checks and bumps `rev`
 (optimistic concurrency) and pushes the change's events into `_outbox`, so the
 state and its events are never apart.
 
-FerretDB 1.24 (the local store) applies an update as read, modify in Go, write
-the whole document back, with no check that the document is unchanged: two
-concurrent writers to one document lose one update, conditional filters
-included (real MongoDB does not). Within a process every write to an order
-(ours and the outbox relay's, through `SerializedOutbox`) therefore holds that
-order's lock; across replicas on FerretDB the rev check is best effort.
-FerretDB also scans the whole collection for any filter beyond a bare `_id`;
-on it the relay's lease filters by `_id` alone and checks the rest in Python
-under that lock (`detect_ferretdb`): a lease two replicas both take means one
-event published twice under one id, which consumers absorb.
+The outbox relay is servicekit's. Single-document atomicity holds on both
+stores (on FerretDB through the local stack's write-serialising proxy, see
+deploy/local/ferretdb), so the rev check is exact everywhere.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -48,13 +38,9 @@ from orders.domain import (
     RefundedLine,
 )
 from servicekit.outbox import OUTBOX, outbox_entry, push_events
-from servicekit.relay import LEASE
 
 __all__ = [
     "CartStore",
-    "OrderWrites",
-    "detect_ferretdb",
-    "SerializedOutbox",
     "IdempotencyKeyTaken",
     "OrderFilter",
     "OrderStore",
@@ -69,123 +55,6 @@ Doc = dict[str, Any]
 
 class IdempotencyKeyTaken(Exception):
     """Another order already holds this (scoped) idempotency key."""
-
-
-class OrderWrites:
-    """In-process coordination of writes to one collection's documents: a lock
-    per document id (dropped when nobody holds it), and the ids whose outbox
-    just got events, so the relay leases them by id instead of scanning."""
-
-    def __init__(self, *, scan_every: float = 2.0) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._scan_every = scan_every
-        self._last_scan = -scan_every
-        self.pending: set[str] = set()
-        # FerretDB: filter by `_id` alone and check the rest here, under the
-        # document's lock (see `detect_ferretdb`)
-        self.id_only = False
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def scan_due(self) -> bool:
-        return time.monotonic() - self._last_scan >= self._scan_every
-
-    def scanned(self) -> None:
-        self._last_scan = time.monotonic()
-
-
-class SerializedOutbox:
-    """The orders collection as servicekit's OutboxRelay uses it (lease a
-    document with pending events, publish, then pull the sent ones), shared by
-    several relays of this process:
-
-    - every write holds the order's lock (see the module docstring);
-    - leases go by id for the orders this process just wrote, skipping those
-      another relay of this process has in flight, so one order's events still
-      go out in order while different orders go out in parallel;
-    - a full scan (events from before a restart, another replica's, lapsed
-      leases) runs at most every `scan_every` seconds: FerretDB cannot index
-      `_outbox.0` and scans the whole collection for it.
-    """
-
-    def __init__(self, collection: AsyncCollection[Doc], writes: OrderWrites) -> None:
-        self._collection = collection
-        self._writes = writes
-        self._in_flight: set[str] = set()
-
-    async def find_one_and_update(self, filter: Doc, update: Doc, **kwargs: Any) -> Doc | None:
-        pending = self._writes.pending
-        for order_id in list(pending):
-            if order_id in pending and order_id not in self._in_flight:
-                pending.discard(order_id)
-                leased = await self._lease(order_id, filter, update, kwargs)
-                if leased is not None:
-                    return leased
-        if not self._writes.scan_due():
-            return None
-        candidate = await self._collection.find_one(filter)
-        if candidate is None:
-            self._writes.scanned()
-            return None
-        if candidate["_id"] in self._in_flight:
-            return None
-        return await self._lease(candidate["_id"], filter, update, kwargs)
-
-    async def _lease(
-        self, order_id: str, filter: Doc, update: Doc, kwargs: dict[str, Any]
-    ) -> Doc | None:
-        self._in_flight.add(order_id)
-        async with self._writes.hold(order_id):
-            if not self._writes.id_only:
-                leased = await self._collection.find_one_and_update(
-                    {**filter, "_id": order_id}, update, **kwargs
-                )
-            elif _leasable(await self._collection.find_one({"_id": order_id})):
-                leased = await self._collection.find_one_and_update(
-                    {"_id": order_id}, update, **kwargs
-                )
-            else:
-                leased = None
-        if leased is None:
-            self._in_flight.discard(order_id)
-        return leased
-
-    async def update_one(self, filter: Doc, update: Doc, **kwargs: Any) -> Any:
-        """The relay's pull of sent events (or its lease release on failure)."""
-        order_id = filter["_id"]
-        try:
-            async with self._writes.hold(order_id):
-                return await self._collection.update_one(filter, update, **kwargs)
-        finally:
-            self._in_flight.discard(order_id)
-
-
-def _leasable(doc: Doc | None) -> bool:
-    """The relay's lease filter (events pending, no live lease), in Python."""
-    if doc is None or not doc.get(OUTBOX):
-        return False
-    lease = doc.get(LEASE)
-    return lease is None or lease < datetime.now(UTC)
-
-
-async def detect_ferretdb(db: AsyncDatabase[Doc], writes: OrderWrites) -> None:
-    """FerretDB 1.24 turns any filter beyond a bare `_id` into a scan of the
-    whole collection, and its conditional updates are not atomic anyway; on it
-    the relay's leases filter by `_id` and check the rest under the lock."""
-    info = await db.client.admin.command("buildInfo")
-    writes.id_only = "ferretdbVersion" in info
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
@@ -363,9 +232,8 @@ class OrderFilter:
 
 
 class OrderStore:
-    def __init__(self, db: AsyncDatabase[Doc], writes: OrderWrites) -> None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._orders: AsyncCollection[Doc] = db["orders"]
-        self._writes = writes
 
     async def get(self, order_id: str) -> Order | None:
         doc = await self._orders.find_one({"_id": order_id})
@@ -376,28 +244,18 @@ class OrderStore:
         (derived from the idempotency key) or its key is taken."""
         doc = {"_id": order.order_id, **_state(order), "rev": 1, OUTBOX: _outbox(order)}
         try:
-            async with self._writes.hold(order.order_id):
-                await self._orders.insert_one(doc)
+            await self._orders.insert_one(doc)
         except DuplicateKeyError as exc:
             raise IdempotencyKeyTaken(order.idempotency_key) from exc
-        if doc[OUTBOX]:
-            self._writes.pending.add(order.order_id)
         order.rev, order.events, order.changed = 1, [], False
 
     async def save(self, order: Order) -> bool:
         """Write the order's changes and events if nobody changed it since it was
         read; False when someone did (reload and decide again)."""
         update = push_events({"$set": {**_state(order), "rev": order.rev + 1}}, _outbox(order))
-        # the rev stays in the filter even on FerretDB, where it costs a scan:
-        # checked at the store's own read, it keeps replicas' races narrow
-        async with self._writes.hold(order.order_id):
-            result = await self._orders.update_one(
-                {"_id": order.order_id, "rev": order.rev}, update
-            )
+        result = await self._orders.update_one({"_id": order.order_id, "rev": order.rev}, update)
         if result.matched_count != 1:
             return False
-        if order.events:
-            self._writes.pending.add(order.order_id)
         order.rev, order.events, order.changed = order.rev + 1, [], False
         return True
 
@@ -494,9 +352,8 @@ def _cart_from_doc(doc: Doc) -> Cart:
 
 
 class CartStore:
-    def __init__(self, db: AsyncDatabase[Doc], writes: OrderWrites) -> None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._carts: AsyncCollection[Doc] = db["carts"]
-        self._writes = writes
 
     async def insert(self, cart: Cart) -> None:
         await self._carts.insert_one({"_id": cart.cart_id, **_cart_state(cart), "rev": 1})
@@ -507,11 +364,10 @@ class CartStore:
         return _cart_from_doc(doc) if doc else None
 
     async def save(self, cart: Cart) -> bool:
-        async with self._writes.hold(cart.cart_id):
-            result = await self._carts.update_one(
-                {"_id": cart.cart_id, "rev": cart.rev},
-                {"$set": {**_cart_state(cart), "rev": cart.rev + 1}},
-            )
+        result = await self._carts.update_one(
+            {"_id": cart.cart_id, "rev": cart.rev},
+            {"$set": {**_cart_state(cart), "rev": cart.rev + 1}},
+        )
         if result.matched_count != 1:
             return False
         cart.rev += 1
