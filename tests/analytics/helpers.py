@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+
 from servicekit.auth import Principal, Role, TokenService
 from servicekit.settings import ServiceSettings
 from tests.analytics.scenario import DAY, NEXT, Scenario, caught_up
@@ -42,3 +44,15 @@ async def wait_for_totals(service: Any, scenario: Scenario, timeout: float = 30)
     bootstrap = service.env["KAFKA_BOOTSTRAP_SERVERS"]
     await eventually(lambda: caught_up(bootstrap, live_group(service)), what="caught up")
     return await dashboard(service, scenario.museum_id)
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    # each group: (error_code, group, state, protocol_type, protocol, members)
+    return sum(len(g[5]) for g in described[0].groups) if described else 0

@@ -20,6 +20,7 @@ from tests.analytics.helpers import (
     RANGE,
     TOKENS,
     dashboard,
+    group_members,
     live_group,
     museum_token,
     wait_for_totals,
@@ -184,6 +185,11 @@ async def test_a_museum_sees_only_its_own_dashboard(run_service) -> None:
         assert (await client.get(f"/museums/{mine}/dashboard")).status_code == 401
     async with service.client(OPERATOR) as client:
         assert (await client.get(f"/museums/{theirs}/dashboard")).status_code == 200
+        # a museum id in another script still names its CSV (found by tests/fuzz)
+        export = await client.get("/museums/三星堆/export/revenue.csv")
+        assert export.status_code == 200, export.text
+        disposition = export.headers["content-disposition"]
+        assert disposition.startswith("attachment; filename*=UTF-8''%E4%B8%89"), disposition
         bad = await client.get(
             f"/museums/{theirs}/dashboard", params={"from": "2026-02-01", "to": "2026-01-01"}
         )
@@ -339,7 +345,7 @@ async def test_partitions_handed_over_between_replicas_count_everything_once(
     second = run_service("analytics", **shared)  # same store, same group: partitions split
 
     async def members(n: int) -> bool:
-        return await _members(bootstrap, group) == n
+        return await group_members(bootstrap, group) == n
 
     await eventually(lambda: members(2), what="both replicas in the group")
     first.stop()  # leaves the group: the second replica takes every partition
@@ -349,16 +355,3 @@ async def test_partitions_handed_over_between_replicas_count_everything_once(
         payload = await wait_for_totals(second, scenario, timeout=60)
         for name, value in scenario.expected_totals().items():
             assert payload["totals"][name] == value, (scenario.museum_id, name)
-
-
-async def _members(bootstrap: str, group: str) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    # each group: (error_code, group, state, protocol_type, protocol, members)
-    return sum(len(g[5]) for g in described[0].groups) if described else 0

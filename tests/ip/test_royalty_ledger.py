@@ -154,6 +154,10 @@ async def test_statements_close_periods_and_add_up(own_ip: Ip) -> None:
     )
     assert (await _posting(ip, f"accrual:{sale_a}:line-1"))["period"] == p2
 
+    for not_a_period in ("0000-01", "9999-12", "2026-13", "x"):  # found by tests/fuzz
+        refused = await ip.post(f"/periods/{not_a_period}/close")
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
     closed = await ip.post(f"/periods/{p2}/close")
     assert closed.status_code == 200, closed.text
     first = (await ip.get(f"/statements/{museum}:{p2}")).json()

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 
+from servicekit.auth import Role
 from tests.conftest import Infra
+from tests.ip.conftest import license_body, token
 from tests.orders.conftest import orders_env
-from tests.support import ServiceProcess, eventually
+from tests.support import ServiceProcess, eventually, unique
 
 
 def orders_overrides(infra: Infra, **extra: str) -> dict[str, str]:
@@ -57,3 +59,89 @@ MEASURED: list[str] = []  # shown at the end of the run (see conftest.py)
 def measured(scenario: str, line: str) -> None:
     """Record an observed result (counts, recovery times): reported, never asserted."""
     MEASURED.append(f"[{scenario}] {line}")
+
+
+async def licensed_product(
+    catalog: httpx.AsyncClient,
+    ip: httpx.AsyncClient,
+    orders: httpx.AsyncClient,
+    *,
+    stock: int,
+    price_fen: int,
+    rate_bps: int = 1_000,
+) -> dict[str, Any]:
+    """A product on sale through the real chain, every step a public API call:
+    catalog registers the museum and relic, ip learns them from catalog's
+    events, a licensee applies to ip and the museum approves, catalog learns
+    the grant from ip's events and sells the product, orders replicates it.
+    The clients carry an operator token."""
+    museum = await catalog.post(
+        "/museums",
+        json={
+            "name_zh": "重庆中国三峡博物馆",
+            "name_en": "Three Gorges Museum",
+            "city": "Chongqing",
+            "province": "Chongqing",
+        },
+    )
+    assert museum.status_code == 201, museum.text
+    museum_id = museum.json()["id"]
+    relic = await catalog.post(
+        "/relics",
+        json={
+            "museum_id": museum_id,
+            "name_zh": "乌杨阙",
+            "name_en": "Wuyang Que",
+            "category": "stone",
+        },
+    )
+    assert relic.status_code == 201, relic.text
+    relic_id = relic.json()["id"]
+
+    async def ip_knows_the_relic() -> bool:
+        return (await ip.get(f"/assets/relic-{relic_id}")).status_code == 200
+
+    await eventually(ip_knows_the_relic, what="ip opened the relic's asset")
+    licensee_id = unique("licensee")
+    applied = await ip.post(
+        "/licenses",
+        json=license_body(relic_id, terms={"rate_bps": rate_bps}),
+        headers={"Authorization": f"Bearer {token(Role.LICENSEE, licensee_id=licensee_id)}"},
+    )
+    assert applied.status_code == 201, applied.text
+    license_id = applied.json()["license_id"]
+    approved = await ip.post(
+        f"/licenses/{license_id}/approve",
+        headers={"Authorization": f"Bearer {token(Role.MUSEUM, museum_id=museum_id)}"},
+    )
+    assert approved.status_code == 200, approved.text
+    created: dict[str, Any] = {}
+
+    async def catalog_knows_the_license() -> bool:
+        response = await catalog.post(
+            "/products",
+            json={
+                "sku": unique("WYQ"),
+                "title_zh": "乌杨阙书签",
+                "title_en": "Wuyang Que bookmark",
+                "category": "stationery",
+                "price_fen": price_fen,
+                "relic_ids": [relic_id],
+                "license_id": license_id,
+                "stock": stock,
+            },
+        )
+        created.update(response.json())
+        return response.status_code == 201
+
+    await eventually(catalog_knows_the_license, what="catalog learned the license grant")
+    activated = await catalog.post(f"/products/{created['id']}/activate")
+    assert activated.status_code == 200, activated.text
+    product = activated.json()
+
+    async def orders_sells_it() -> bool:
+        response = await orders.get(f"/products/{product['id']}")
+        return response.status_code == 200 and response.json()["version"] >= product["version"]
+
+    await eventually(orders_sells_it, what="orders replicated the product")
+    return {**product, "museum_id": museum_id, "relic_id": relic_id, "license_id": license_id}

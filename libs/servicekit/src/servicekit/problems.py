@@ -22,7 +22,7 @@ from servicekit.errors import (
     Unavailable,
 )
 
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "document_problems", "install_problem_handlers", "problem"]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -108,7 +108,24 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers a body that is not UTF-8 with a bare 400; it is
+            # malformed JSON like any other, so 422 like any other
+            return problem(
+                422,
+                "The request body is not UTF-8 JSON.",
+                title="Validation failed",
+                request=request,
+                errors=[{"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}],
+            )
         return problem(exc.status_code, str(exc.detail), request=request)
+
+    @app.exception_handler(OverflowError)
+    async def number_too_large(request: Request, exc: OverflowError) -> JSONResponse:
+        # Python ints are unbounded, BSON's are 8 bytes: a huge number in a
+        # request reaches the driver, which refuses it
+        log.warning("number out of range: %s", exc)
+        return problem(422, "A number in the request is out of range.", request=request)
 
     for store_error in _STORE_DOWN:
 
@@ -125,3 +142,65 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem(500, "An unexpected error occurred.", request=request)
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; extension members may follow.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_FASTAPI_422 = ("HTTPValidationError", "ValidationError")
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI what the handlers above do: every error response is
+    problem+json, and every operation may answer what servicekit itself
+    answers (bad token, unknown id, body too large, invalid input, store down);
+    a write may also refer to an unknown thing or fight the current state."""
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            params = {p.get("in") for p in operation.get("parameters", [])}
+            implied = {"503": "A dependency is down; retry after Retry-After seconds"}
+            if operation.get("security"):
+                implied |= {"401": "No valid bearer token", "403": "Not allowed for this token"}
+            if "path" in params or method != "get":
+                implied["404"] = "Unknown id, or not yours to see"
+            if method != "get":
+                implied["409"] = "Conflicts with the current state"
+            if "requestBody" in operation:
+                implied["413"] = "The request body is too large"
+            if params or "requestBody" in operation:
+                implied["422"] = "Invalid input"
+            for status, description in implied.items():
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = _PROBLEM_CONTENT
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = _PROBLEM_SCHEMA
+    for name in _FASTAPI_422:  # FastAPI's own 422 shape, replaced above
+        components.pop(name, None)
+    return schema

@@ -1,8 +1,8 @@
 """HTTP routes of the ip service: thin, schemas in and out, rules elsewhere."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from ip.deps import Svc
 from ip.domain import LicenseScope, Share
@@ -38,6 +38,8 @@ from servicekit.auth import CurrentPrincipal, Role, require_role
 __all__ = ["router"]
 
 router = APIRouter(tags=["ip"])
+# YYYY-MM as domain.validate_period wants, in years a datetime (and the month after) can hold
+PERIOD_PATTERN = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 # --- holders and assets --------------------------------------------------------
@@ -297,7 +299,11 @@ async def periods(principal: CurrentPrincipal, svc: Svc) -> PeriodsRead:
 
 
 @router.post("/periods/{period}/close", response_model=list[StatementRead])
-async def close_period(period: str, principal: CurrentPrincipal, svc: Svc) -> list[StatementRead]:
+async def close_period(
+    period: Annotated[str, Path(pattern=PERIOD_PATTERN, examples=["2026-03"])],
+    principal: CurrentPrincipal,
+    svc: Svc,
+) -> list[StatementRead]:
     require_role(principal, Role.OPERATOR)
     issued = await svc.statements.close_period(period, now=svc.clock())
     return [StatementRead.of(x) for x in issued]

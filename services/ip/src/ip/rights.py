@@ -161,6 +161,8 @@ class Rights:
     # --- assets -----------------------------------------------------------------
 
     async def asset(self, principal: Principal, asset_id: str) -> AssetRecord:
+        # ownership splits are the rights holders' business: no tourist reads them
+        require_role(principal, Role.MUSEUM, Role.LICENSEE, Role.OPERATOR)
         asset = await self._store.asset(asset_id)
         if asset is None or (
             principal.role is Role.MUSEUM and asset.museum_id != principal.museum_id
@@ -170,6 +172,7 @@ class Rights:
 
     async def assets(self, principal: Principal) -> list[AssetRecord]:
         """Museums see their own assets; licensees and operators the marketplace."""
+        require_role(principal, Role.MUSEUM, Role.LICENSEE, Role.OPERATOR)
         museum = principal.museum_id if principal.role is Role.MUSEUM else None
         return await self._store.assets_of(museum)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from orders import handlers
 from orders.deps import Ctx, CurrentViewer, IdempotencyKey, OptionalIdempotencyKey
@@ -30,11 +30,17 @@ from orders.schemas import (
     RefundReceipt,
     WebhookAck,
 )
+from servicekit.ratelimit import RateLimit
 
 __all__ = ["router"]
 
 
 router = APIRouter()
+
+# checkout and payments are what a bot would hammer: a rate per caller (config.py)
+_TOO_MANY = {429: {"description": "Over the caller's rate; retry after Retry-After seconds"}}
+_CHECKOUT_RATE = Depends(RateLimit("checkout", "checkout_rate"))
+_PAYMENT_RATE = Depends(RateLimit("payment", "payment_rate"))
 
 
 @router.get("/products/{product_id}", tags=["products"], summary="A product as orders sees it")
@@ -104,7 +110,8 @@ async def remove_cart_line(
     status_code=201,
     tags=["orders"],
     summary="Place an order from lines or a cart",
-    responses={200: {"description": "A retry: the order this Idempotency-Key placed"}},
+    responses={200: {"description": "A retry: the order this Idempotency-Key placed"}, **_TOO_MANY},
+    dependencies=[_CHECKOUT_RATE],
 )
 async def place_order(
     body: OrderCreate,
@@ -164,6 +171,8 @@ async def cancel_order(order_id: str, ctx: Ctx, viewer: CurrentViewer) -> OrderR
     status_code=201,
     tags=["payments"],
     summary="Pay a confirmed order; the verdict arrives by webhook",
+    responses=_TOO_MANY,
+    dependencies=[_PAYMENT_RATE],
 )
 async def start_payment(
     order_id: str,

@@ -3,6 +3,7 @@ the sandbox payment provider."""
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from servicekit.ratelimit import Rate
 from servicekit.settings import ServiceSettings
 
 __all__ = ["DEV_WEBHOOK_SECRET", "Settings"]
@@ -55,11 +56,12 @@ class Settings(ServiceSettings):
         validation_alias=_env("SANDBOX_WEBHOOK_DELAY_SECONDS", "sandbox_webhook_delay_seconds"),
     )
 
-    # outbox relays in this process: different orders go out in parallel,
-    # one order's events always in order
-    outbox_relays: int = Field(
-        4, ge=1, le=32, validation_alias=_env("OUTBOX_RELAYS", "outbox_relays")
+    # per caller (token subject, else client address) and process; over it, 429.
+    # High enough for a burst of guests behind one address (the 200-way race).
+    checkout_rate: Rate = Field(
+        "600/minute", validation_alias=_env("CHECKOUT_RATE", "checkout_rate")
     )
+    payment_rate: Rate = Field("600/minute", validation_alias=_env("PAYMENT_RATE", "payment_rate"))
 
     @model_validator(mode="after")
     def _refuse_dev_webhook_secret(self) -> "Settings":
