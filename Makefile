@@ -74,13 +74,21 @@ asyncapi: install ## regenerate docs/asyncapi.yaml from the contracts
 seed: install ## load the demo dataset through the public APIs (after make up; idempotent)
 	$(PY) deploy/demo/seed.py
 
-demo: seed ## seed, then a simulated day of tourists; prints the dashboard URL, tokens and curls
-	$(PY) deploy/demo/simulate.py
+DEMO_USERS ?= 20
+DEMO_DURATION ?= 60
+DEMO_SEED ?= 20250125
+demo: seed ## seed, then a simulated day of tourists (Locust); prints the dashboard URL, tokens and curls
+	$(PY) deploy/demo/simulate.py --users $(DEMO_USERS) --duration $(DEMO_DURATION) --seed $(DEMO_SEED)
 
-bench: install ## benchmarks, each next to its baseline (BENCH=name for one; results in docs/bench/)
-	$(PY) bench/run.py $(BENCH)
+USERS ?= 50
+DURATION ?= 60s
+load: install ## Locust tourists against a running platform, headless (USERS=50 DURATION=60s)
+	$(VENV)/bin/locust -f loadgen/locustfile.py --headless -u $(USERS) -r $(USERS) -t $(DURATION) --only-summary
+
+bench: install ## benchmarks, each next to its baseline (BENCH_QUICK=1 small; docs/benchmarks.md)
+	$(PY) bench/run.py
 
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)
 
-.PHONY: help install tools up down status logs test lint asyncapi seed demo bench clean
+.PHONY: help install tools up down status logs test lint asyncapi seed demo load bench clean

@@ -1,47 +1,168 @@
-"""`make bench`: run every benchmark in bench/ and write docs/bench/RESULTS.md.
+"""`make bench`: the platform measured, each figure next to its baseline.
 
-A benchmark is a module here with a `main() -> list[str]` returning markdown
-lines; each measures its subject next to its baseline in the same run.
+    .venv/bin/python bench/run.py            # full size (not yet run: see below)
+    BENCH_QUICK=1 .venv/bin/python bench/run.py   # reduced sizes: proves it works
+
+Starts the `bench` local stack (Kafka + FerretDB, wiped first) and the four
+services plus the baseline app as uvicorn processes, loads data through the
+public APIs (data.py), then measures, in this order: idle memory, storefront
+reads (storefront.py), checkout (checkout.py), consumer throughput
+(consumers.py), analytics scaling (scaling.py), memory under load (memory.py,
+sampled throughout). Writes bench/results/bench-<time>.json and .png and
+updates docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
+
+Environment: BENCH_QUICK=1 reduced sizes; BENCH_USE_RUNNING=1 keeps the
+`bench` stack's Kafka and FerretDB (and data) from an earlier run instead of
+wiping them, and leaves them running (the services are always the harness's
+own processes: it stops, starts and weighs them); BENCH_KEEP=1 leaves the
+stack running. Nothing here is asserted by the test suite.
+
+A full-size run's length is set by how fast the platform works off its
+backlogs (each drain gives up after 15 minutes); only quick runs have been
+made so far.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import platform
+import asyncio
+import os
 import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE.parent / "docs" / "bench" / "RESULTS.md"
-SKIP = {"run.py", "baseline_app.py"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import checkout  # noqa: E402
+import consumers  # noqa: E402
+import scaling  # noqa: E402
+import storefront  # noqa: E402
+from data import load  # noqa: E402
+from memory import Sampler, summary  # noqa: E402
+from processes import SERVICES, Platform  # noqa: E402
+from report import machine, write  # noqa: E402
+from seed import Urls  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+REUSE = os.environ.get("BENCH_USE_RUNNING") == "1"
+KEEP = os.environ.get("BENCH_KEEP") == "1"
+SIZES: dict[str, Any] = (
+    {
+        "relics": 12,
+        "products": 24,
+        "hot": 4,
+        "probes": 10,
+        "read_seconds": 3.0,
+        "rate": 5.0,
+        "checkout_seconds": 8.0,
+        "backlog_orders": 40,
+        "settle_seconds": 5.0,
+    }
+    if QUICK
+    else {
+        "relics": 40,
+        "products": 100,
+        "hot": 8,
+        "probes": 100,
+        "read_seconds": 15.0,
+        "rate": 100.0,
+        "checkout_seconds": 30.0,
+        "backlog_orders": 1000,
+        "settle_seconds": 15.0,
+    }
+)
+
+
+async def _phase(
+    results: dict[str, Any], name: str, measure: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    print(f"== {name}", flush=True)
+    began = time.monotonic()
+    try:
+        results[name] = await measure()
+    except Exception as exc:  # one broken benchmark must not hide the others' figures
+        traceback.print_exc()
+        results.setdefault("errors", {})[name] = repr(exc)[:500]
+    print(f"   ({time.monotonic() - began:.0f} s)", flush=True)
+
+
+async def bench(platform: Platform, results: dict[str, Any]) -> None:
+    s = SIZES
+    platform.start("baseline")
+    for service in SERVICES:
+        platform.start(service)
+    await asyncio.sleep(s["settle_seconds"])  # idle: consumers joined, relays polling
+    idle = platform.rss()
+    urls = Urls(*(platform.url(name) for name in SERVICES))
+    print("== data (through the public APIs)", flush=True)
+    data = await load(
+        urls, relics=s["relics"], products=s["products"], hot=s["hot"], probes=s["probes"]
+    )
+    results["data"] = (
+        f"{len(data.result.product_ids)} products ({s['relics']} relics' demo slice, "
+        f"{s['hot']} with ample stock for checkout, {s['probes']} probes), loaded through "
+        "the public APIs"
+    )
+    tourists = [data.tokens.tourist(f"bench-tourist-{n:02d}") for n in range(20)]
+    with Sampler(platform) as sampler:
+        await _phase(
+            results,
+            "storefront",
+            lambda: storefront.run(
+                baseline_url=platform.url("baseline"),
+                catalog_url=platform.url("catalog"),
+                product_ids=data.product_ids,
+                seconds=s["read_seconds"],
+            ),
+        )
+        await _phase(
+            results,
+            "checkout",
+            lambda: checkout.run(
+                bootstrap=platform.stack.kafka_bootstrap,
+                orders_url=platform.url("orders"),
+                analytics_url=platform.url("analytics"),
+                baseline_url=platform.url("baseline"),
+                museum_id=data.museum_id,
+                museum_token=data.tokens.museum(data.museum_id),
+                tourist_tokens=tourists,
+                hot_ids=data.hot_ids,
+                probe_ids=data.probe_ids,
+                rate=s["rate"],
+                seconds=s["checkout_seconds"],
+            ),
+        )
+        await _phase(
+            results,
+            "consumers",
+            lambda: consumers.run(
+                platform, tokens=tourists, hot_ids=data.hot_ids, n=s["backlog_orders"]
+            ),
+        )
+    results["memory"] = summary(idle, sampler)
+    await _phase(results, "scaling", lambda: scaling.run(platform))
 
 
 def main() -> None:
-    only = set(sys.argv[1:])
-    sections = [
-        "# Benchmark results",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
-        f"({platform.machine()}, Python {platform.python_version()}). "
-        "Shared, noisy machines: compare each figure with its baseline from the same run.",
-    ]
-    for path in sorted(HERE.glob("*.py")):
-        if path.name in SKIP or path.name.startswith("_") or (only and path.stem not in only):
-            continue
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise RuntimeError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        print(f"== {path.stem}", flush=True)
-        lines = module.main()
-        print("\n".join(lines), flush=True)
-        doc = (module.__doc__ or "").strip()
-        sections += ["", f"## {path.stem}", "", doc, "", *lines]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(sections) + "\n")
-    print(f"wrote {RESULTS}")
+    results: dict[str, Any] = {
+        "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}",
+        "quick": QUICK,
+        "sizes": SIZES,
+        "machine": machine(),
+    }
+    platform = Platform.up(reuse=REUSE)
+    try:
+        asyncio.run(bench(platform, results))
+    finally:
+        platform.down(keep_stack=KEEP or REUSE)
+    data, chart = write(results)
+    print(f"wrote {data}, {chart}, docs/benchmarks.md and docs/bench/benchmarks.png")
+    if results.get("errors"):
+        print(f"errors: {results['errors']}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,38 @@
-"""A short simulated day of tourists through the storefront APIs (after `seed.py`).
+"""A short simulated day of tourists through the load generator (after `seed.py`).
 
     python deploy/demo/simulate.py [--catalog URL --orders URL --ip URL --analytics URL]
-                                   [--orders-count N] [--concurrency N]
+                                   [--users N] [--duration S] [--seed N] [--orders-count N]
 
-Each visitor browses and searches products in catalog, fills a cart (or
-orders lines directly), checks out with an Idempotency-Key, pays with the
-sandbox provider's card tokens (`tok_sandbox_approve`; now and then a
-`tok_sandbox_decline` first, then a retry that is approved) and waits for the
-provider's webhook (the sandbox delivers it to orders itself). A few paid
-orders are refunded, fully or a line in part. The number of orders is bounded.
+Runs the Locust load generator (`loadgen/locustfile.py`) headless in its own
+process (Locust runs on gevent, which must not patch this asyncio process):
+N tourists for S seconds with a fixed seed, each browsing, searching and
+viewing products in catalog, filling a cart, checking out with an
+Idempotency-Key, paying with the sandbox provider's card tokens
+(`tok_sandbox_approve`; now and then a `tok_sandbox_decline` first, then an
+approved retry) and now and then refunding a paid order. Every third order has
+a Three Gorges Museum product. With `--orders-count` the day stops ordering
+after that many orders and ends once all of them are settled (paid, refunded
+or rejected), at the latest after S seconds.
 
-At the end it prints the Three Gorges Museum's dashboard URL with a museum
-token (in the URL fragment, which never reaches a server), an operator
-token, and three `curl` commands for the storefront API.
+At the end it prints Locust's summary, then the Three Gorges Museum's dashboard
+URL with a museum token (in the URL fragment, which never reaches a server), an
+operator token, and three `curl` commands for the storefront API.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import json
+import os
 import sys
-import uuid
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if __package__:
     from .dataset import MUSEUMS
@@ -60,10 +65,12 @@ else:  # run as a script
 
 __all__ = ["SimulationResult", "main", "simulate", "three_gorges_id"]
 
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
 THREE_GORGES = next(m for m in MUSEUMS if m.key == "three-gorges")
-SEARCHES = ["青铜", "bronze", "瓷", "porcelain", "mask", "面具", "scroll", "jade", "冰箱贴", "silk"]
-APPROVE, DECLINE = "tok_sandbox_approve", "tok_sandbox_decline"
-ORDER_WAIT = 60.0
+USERS, DURATION, SEED = 20, 60.0, 20250125
+# a bounded day (tests) thinks less between tasks, so it ends sooner
+WAIT, BOUNDED_WAIT = "0.2,1", "0.05,0.3"
 
 
 @dataclass
@@ -77,6 +84,9 @@ class SimulationResult:
     searches: int = 0
     three_gorges_id: str | None = None
     sample_product_id: str | None = None
+    requests: int = 0
+    failures: int = 0
+    summary: str = ""  # Locust's own
 
 
 async def three_gorges_id(catalog: httpx.AsyncClient) -> str | None:
@@ -86,247 +96,88 @@ async def three_gorges_id(catalog: httpx.AsyncClient) -> str | None:
     return None
 
 
-class Day:
-    def __init__(self, urls: Urls, tokens: Tokens, seed: int) -> None:
-        self.tokens = tokens
-        self.catalog = httpx.AsyncClient(base_url=urls.catalog, timeout=30)
-        self.orders = httpx.AsyncClient(base_url=urls.orders, timeout=30)
-        self.result = SimulationResult()
-        self.run = uuid.uuid4().hex[:8]
-        self.seed = seed
-        self.products: list[dict[str, Any]] = []
-        self.tg_products: list[dict[str, Any]] = []
-        self.replicated: set[str] = set()
-
-    async def close(self) -> None:
-        await self.catalog.aclose()
-        await self.orders.aclose()
-
-    async def load(self) -> None:
-        self.result.three_gorges_id = await three_gorges_id(self.catalog)
-        wanted = {"in_stock": True, "sort": "newest"}
-        on_sale = await pages(self.catalog, "/products", wanted)
-        if not on_sale:
-            raise SeedError("catalog has no product in stock: run seed.py first")
-        # only what orders' replica already has is orderable in the storefront
-        await until(
-            lambda: self._probe(on_sale), "orders learning of the products", timeout=ORDER_WAIT
-        )
-        self.products = [p for p in on_sale if p["id"] in self.replicated]
-        tg = self.result.three_gorges_id
-        self.tg_products = [p for p in self.products if tg in p["museum_ids"]]
-        self.result.sample_product_id = (self.tg_products or self.products)[0]["id"]
-
-    async def _probe(self, products: list[dict[str, Any]]) -> bool:
-        """Which products orders knows; enough of them to shop?"""
-        limit = asyncio.Semaphore(8)
-
-        async def one(product_id: str) -> None:
-            async with limit:
-                response = await call(self.orders, "GET", f"/products/{product_id}")
-            if response.status_code == 200 and response.json().get("orderable"):
-                self.replicated.add(product_id)
-
-        unknown = [p["id"] for p in products if p["id"] not in self.replicated]
-        await asyncio.gather(*(one(product_id) for product_id in unknown))
-        return len(self.replicated) >= min(len(products), 10)
-
-    # --- one visitor ------------------------------------------------------------
-
-    async def visit(self, n: int) -> None:
-        rng = random.Random(self.seed * 1_000_003 + n)
-        guest = n % 5 == 4
-        headers: dict[str, str] = {}
-        if not guest:
-            headers = bearer(self.tokens.tourist(f"tourist-{n % 25:02d}"))
-        await self._browse(rng)
-        basket = self._basket(n, rng)
-        for product_id, _ in basket:
-            await self._on_sale_in_orders(product_id)
-        order = await self._checkout(n, rng, basket, headers, guest)
-        if order is None:
-            return
-        if guest:
-            headers = {"X-Order-Token": order["order_token"]}
-        order = await self._settled(order["order_id"], headers, lambda o: o["status"] != "PENDING")
-        if order["status"] == "CONFIRMED":
-            order = await self._pay(n, order, headers)
-        if order["status"] == "PAID" and n % 9 in (3, 7):
-            order = await self._refund(n, order, headers, partial=n % 9 == 7)
-        self.result.statuses[order["status"]] += 1
-        self.result.order_ids.append(order["order_id"])
-        self.result.paid_fen += order.get("paid_fen") or 0
-
-    async def _browse(self, rng: random.Random) -> None:
-        query = rng.choice(SEARCHES)
-        found = await call(self.catalog, "GET", "/products", params={"q": query, "limit": 10})
-        if found.status_code != 200:
-            raise SeedError(f"search {query!r}: {found.status_code} {found.text[:300]}")
-        self.result.searches += 1
-        items = found.json()["items"]
-        if items:
-            await call(self.catalog, "GET", f"/products/{rng.choice(items)['id']}")
-        if self.result.three_gorges_id and rng.random() < 0.5:
-            await call(
-                self.catalog,
-                "GET",
-                f"/museums/{self.result.three_gorges_id}/products",
-                params={"limit": 10},
-            )
-
-    def _basket(self, n: int, rng: random.Random) -> list[tuple[str, int]]:
-        pool = self.tg_products if (n % 3 == 0 and self.tg_products) else self.products
-        chosen = rng.sample(pool, k=min(len(pool), rng.choice([1, 1, 2, 3])))
-        return [(p["id"], rng.choice([1, 1, 1, 2])) for p in chosen]
-
-    async def _on_sale_in_orders(self, product_id: str) -> None:
-        """Wait until orders' product replica has the published product."""
-        if product_id in self.replicated:
-            return
-
-        async def replicated() -> bool:
-            response = await call(self.orders, "GET", f"/products/{product_id}")
-            return response.status_code == 200 and bool(response.json().get("orderable"))
-
-        await until(replicated, f"orders learning of product {product_id}", timeout=ORDER_WAIT)
-        self.replicated.add(product_id)
-
-    async def _checkout(
-        self,
-        n: int,
-        rng: random.Random,
-        basket: list[tuple[str, int]],
-        headers: dict[str, str],
-        guest: bool,
-    ) -> dict[str, Any] | None:
-        body: dict[str, Any]
-        if n % 2 == 0:  # through a cart
-            cart = await call(self.orders, "POST", "/carts", headers=headers)
-            if cart.status_code != 201:
-                raise SeedError(f"cart: {cart.status_code} {cart.text[:300]}")
-            cart_id = cart.json()["cart_id"]
-            for product_id, quantity in basket:
-                line = await call(
-                    self.orders,
-                    "PUT",
-                    f"/carts/{cart_id}/lines/{product_id}",
-                    json={"quantity": quantity},
-                    headers=headers,
-                )
-                if line.status_code != 200:
-                    raise SeedError(f"cart line: {line.status_code} {line.text[:300]}")
-            body = {"cart_id": cart_id}
-        else:
-            body = {"lines": [{"product_id": p, "quantity": q} for p, q in basket]}
-        if guest:
-            body["email"] = f"visitor{n}@example.com"
-        key = {"Idempotency-Key": f"demo-{self.run}-{n}"}
-        placed = await call(self.orders, "POST", "/orders", json=body, headers=headers | key)
-        if placed.status_code == 201 and rng.random() < 0.2:  # a nervous double click
-            again = await call(self.orders, "POST", "/orders", json=body, headers=headers | key)
-            if again.status_code != 200 or again.json()["order_id"] != placed.json()["order_id"]:
-                raise SeedError(f"checkout retry made another order: {again.text[:300]}")
-        if placed.status_code != 201:
-            raise SeedError(f"checkout: {placed.status_code} {placed.text[:300]}")
-        order: dict[str, Any] = placed.json()
-        return order
-
-    async def _settled(self, order_id: str, headers: dict[str, str], done: Any) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-
-        async def reached() -> bool:
-            response = await call(self.orders, "GET", f"/orders/{order_id}", headers=headers)
-            if response.status_code != 200:
-                raise SeedError(f"order {order_id}: {response.status_code} {response.text[:300]}")
-            seen.clear()
-            seen.update(response.json())
-            return bool(done(seen))
-
-        await until(reached, f"order {order_id} moving on", timeout=ORDER_WAIT)
-        return seen
-
-    async def _pay(self, n: int, order: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        order_id = order["order_id"]
-        cards = [DECLINE, APPROVE] if n % 11 == 5 else [APPROVE]
-        for attempt, card in enumerate(cards):
-            paid = await call(
-                self.orders,
-                "POST",
-                f"/orders/{order_id}/payments",
-                json={"card_token": card},
-                headers=headers | {"Idempotency-Key": f"demo-{self.run}-{n}-pay-{attempt}"},
-            )
-            if paid.status_code != 201:
-                raise SeedError(f"payment of {order_id}: {paid.status_code} {paid.text[:300]}")
-            payment_id = paid.json()["payment_id"]
-
-            def verdict(o: dict[str, Any], pid: str = payment_id) -> bool:
-                state = next(p["status"] for p in o["payments"] if p["payment_id"] == pid)
-                return o["status"] != "CONFIRMED" or state in ("declined", "timed_out")
-
-            order = await self._settled(order_id, headers, verdict)
-            if order["status"] == "PAID" and card == APPROVE and len(cards) == 2:
-                self.result.declined_then_paid += 1
-        return order
-
-    async def _refund(
-        self, n: int, order: dict[str, Any], headers: dict[str, str], *, partial: bool
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"reason": "changed my mind", "restock": True}
-        if partial:
-            line = order["lines"][0]
-            body = {"lines": [{"line_id": line["line_id"], "quantity": 1}], "reason": "damaged"}
-        refunded = await call(
-            self.orders,
-            "POST",
-            f"/orders/{order['order_id']}/refunds",
-            json=body,
-            headers=headers | {"Idempotency-Key": f"demo-{self.run}-{n}-refund"},
-        )
-        if refunded.status_code != 201:
-            raise SeedError(f"refund: {refunded.status_code} {refunded.text[:300]}")
-        receipt = refunded.json()
-        self.result.refunds += 1
-        self.result.refunded_fen += receipt["refund"]["amount_fen"]
-        return dict(receipt["order"])
-
-
 async def simulate(
     urls: Urls,
     *,
-    orders: int = 60,
-    concurrency: int = 8,
-    tokens: Tokens | None = None,
-    seed: int = 20250125,
+    orders: int | None = None,
+    concurrency: int = USERS,
+    duration: float = DURATION,
+    tokens: Tokens | None = None,  # the operator reads the orders at the end
+    seed: int = SEED,
     console: Console | None = None,
 ) -> SimulationResult:
-    """Run `orders` visitors (at most `concurrency` at a time)."""
+    """`concurrency` Locust tourists for at most `duration` seconds (and at most
+    `orders` orders, all settled, when given)."""
     console = console or Console(stderr=True)
-    day = Day(urls, tokens or Tokens(), seed)
-    limit = asyncio.Semaphore(concurrency)
-    progress = Progress(
-        TextColumn("[bold]{task.description:>10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "day.json"
+        env = {
+            **os.environ,
+            "CATALOG_URL": urls.catalog,
+            "ORDERS_URL": urls.orders,
+            "LOADGEN_SEED": str(seed),
+            "LOADGEN_WAIT": BOUNDED_WAIT if orders is not None else WAIT,
+            "LOADGEN_REPORT": str(report),
+            "LOADGEN_FEATURED_MUSEUM": THREE_GORGES.name_en,
+        }
+        if orders is not None:
+            env["LOADGEN_MAX_ORDERS"] = str(orders)
+            concurrency = min(concurrency, max(orders, 1))  # no more tourists than orders
+        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
+        command += ["-u", str(concurrency), "-r", str(concurrency), "-t", f"{int(duration)}s"]
+        command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "10"]
+        with console.status(f"a day of {concurrency} tourists (at most {duration:.0f} s) ..."):
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            output = (await process.communicate())[0].decode(errors="replace")
+        if process.returncode != 0 or not report.exists():
+            raise SeedError(f"the load generator failed ({process.returncode}):\n{output[-3000:]}")
+        day: dict[str, Any] = json.loads(report.read_text())
+    orders_now = await _orders(urls, tokens or Tokens(), day["order_ids"])
+    return SimulationResult(
+        statuses=Counter(o["status"] for o in orders_now),
+        order_ids=day["order_ids"],
+        paid_fen=sum(o.get("paid_fen") or 0 for o in orders_now),
+        refunded_fen=day["refunded_fen"],
+        refunds=day["refunds"],
+        declined_then_paid=day["declined_then_paid"],
+        searches=day["searches"],
+        three_gorges_id=day["three_gorges_id"],
+        sample_product_id=day["sample_product_id"],
+        requests=day["requests"],
+        failures=day["failures"],
+        summary=_summary(output),
     )
-    try:
-        await day.load()
-        with progress:
-            task = progress.add_task("visitors", total=orders)
 
-            async def one(n: int) -> None:
-                async with limit:
-                    await day.visit(n)
-                progress.advance(task)
 
-            async with asyncio.TaskGroup() as group:
-                for n in range(orders):
-                    group.create_task(one(n))
-    finally:
-        await day.close()
-    return day.result
+async def _orders(urls: Urls, tokens: Tokens, order_ids: list[str]) -> list[dict[str, Any]]:
+    """The day's orders as orders has them now (the tourists saw only some settle)."""
+    limit = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=urls.orders, timeout=30) as client:
+
+        async def one(order_id: str) -> dict[str, Any]:
+            async with limit:
+                response = await call(
+                    client, "GET", f"/orders/{order_id}", headers=bearer(tokens.operator())
+                )
+            if response.status_code != 200:
+                raise SeedError(f"order {order_id}: {response.status_code} {response.text[:300]}")
+            order: dict[str, Any] = response.json()
+            return order
+
+        return list(await asyncio.gather(*(one(order_id) for order_id in order_ids)))
+
+
+def _summary(output: str) -> str:
+    """Locust's final tables, without its log lines."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Type ")), len(lines))
+    return "\n".join(line for line in lines[start:] if " INFO/" not in line).strip()
 
 
 async def _dashboard(urls: Urls, museum_id: str, token: str) -> dict[str, Any] | None:
@@ -362,6 +213,10 @@ def print_finale(
     tourist = tokens.tourist("tourist-curl")
     product = result.sample_product_id or "<product id>"
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
+    if result.summary:
+        console.print(result.summary, markup=False, highlight=False)
+    if result.failures:
+        console.print(f"[yellow]{result.failures} of {result.requests} requests failed[/]")
     console.print(f"\n[bold]A day of tourists[/]: {len(result.order_ids)} orders ({statuses})")
     console.print(
         f"paid {yuan(result.paid_fen)}, {result.refunds} refunds ({yuan(result.refunded_fen)}), "
@@ -399,9 +254,13 @@ def print_finale(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli_parser("A short simulated day of tourists through the storefront APIs.")
-    parser.add_argument("--orders-count", type=int, default=60, help="visitors (one order each)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser = cli_parser("A short simulated day of tourists through the load generator.")
+    parser.add_argument("--users", "--concurrency", type=int, default=USERS, help="tourists")
+    parser.add_argument("--duration", type=float, default=DURATION, help="seconds, at most")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--orders-count", type=int, default=None, help="stop after this many orders, all settled"
+    )
     args = parser.parse_args(argv)
     urls = urls_of(args)
     console = Console()
@@ -411,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             simulate(
                 urls,
                 orders=args.orders_count,
-                concurrency=args.concurrency,
+                concurrency=args.users,
+                duration=args.duration,
                 tokens=tokens,
+                seed=args.seed,
                 console=console,
             )
         )

@@ -1,0 +1,380 @@
+"""The results: JSON and a PNG chart in bench/results/ (git-ignored), the
+chart copied to docs/bench/benchmarks.png and the figures written into
+docs/benchmarks.md between its result markers."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+DOC_CHART = ROOT / "docs" / "bench" / "benchmarks.png"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+
+SEARCH_SHARE = 0.5  # of the trivial route's req/s
+CONFIRM_P99_MS, DASHBOARD_P99_MS, TARGET_RATE = 150, 500, 100
+CONSUMER_SHARE = 0.5  # of the bare read's events/s
+IDLE_MB = 150
+
+__all__ = ["machine", "write"]
+
+
+def machine() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(int(meminfo[1]) / 1024 / 1024, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def write(results: dict[str, Any]) -> tuple[Path, Path]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = results["started"].replace(":", "").replace("-", "").replace(" ", "T")
+    data = RESULTS / f"bench-{stamp}.json"
+    data.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    chart = RESULTS / f"bench-{stamp}.png"
+    _chart(results, chart)
+    DOC_CHART.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(chart, DOC_CHART)
+    _document(results)
+    return data, chart
+
+
+# --- the document ---------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+
+def _share(ratio: float | None) -> str:
+    """A ratio as a percentage with two significant digits (0.0012 -> 0.12 %)."""
+    return "n/a" if ratio is None else f"{ratio * 100:.2g} %"
+
+
+def _vs_bare(row: dict[str, Any]) -> float | None:
+    mine, bare = row["consumer"]["per_s"], row["bare_read"]["per_s"]
+    return mine / bare if mine and bare else None
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+
+def _lines(r: dict[str, Any]) -> list[str]:
+    m = r["machine"]
+    out = [
+        f"Run {r['started']} UTC, {'QUICK (reduced sizes)' if r['quick'] else 'full size'}, "
+        f"commit `{m['commit']}`{' with uncommitted changes' if m['uncommitted_changes'] else ''}; "
+        f"{m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, load average at start "
+        f"{' / '.join(str(x) for x in m['load_average_at_start'])} (a shared machine: "
+        "read each figure next to its baseline from the same run). "
+        f"Data: {r['data']}.",
+        "",
+        "![benchmarks](bench/benchmarks.png)",
+        "",
+    ]
+    out += ["### Targets", "", "| target | measured | |", "|---|---|---|"]
+    for row in _targets(r):
+        out.append(f"| {row[0]} | {row[1]} | {_verdict(row[2])} |")
+    if "storefront" in r:
+        s = r["storefront"]
+        out += [
+            "",
+            f"### 1. Storefront reads ({s['seconds_per_route']:g} s per route, closed loop)",
+            "",
+            "| route | concurrency | req/s | p50 ms | p99 ms | errors | vs trivial route |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in s["rows"]:
+            out.append(
+                f"| {row['route']} | {row['concurrency']} | {_fmt(row['rps'])} | "
+                f"{_fmt(row['p50'])} | {_fmt(row['p99'])} | {row['errors']} | "
+                f"{_share(row['vs_baseline'])} |"
+            )
+    if "checkout" in r:
+        c = r["checkout"]
+        base = c["baseline_healthz_from_schedule_ms"]
+        out += [
+            "",
+            f"### 2. Checkout ({c['offered_per_s']:g} orders/s offered for {c['seconds']:g} s, "
+            "open loop)",
+            "",
+            f"{c['arrivals']} arrivals: {c['placed']} placed, {c['confirmed']} confirmed, "
+            f"{c['rejected']} rejected, {c['paid']} paid; errors {c['errors'] or 'none'}. "
+            f"Sustained: placed {_fmt(c['placed_per_s'])}/s, confirmed "
+            f"{_fmt(c['confirmed_per_s'])}/s, paid {_fmt(c['paid_per_s'])}/s.",
+            "",
+            "| latency (ms) | n | p50 | p95 | p99 | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for label, key in [
+            ("baseline: trivial route, from schedule", "baseline_healthz_from_schedule_ms"),
+            ("`POST /orders` answered, from schedule", "post_orders_from_schedule_ms"),
+            ("placed → confirmed (`placed_at` → `confirmed_at`)", "placed_to_confirmed_ms"),
+            ("scheduled → `order.confirmed` seen on Kafka", "scheduled_to_confirmed_seen_ms"),
+            ("paid → royalty on the dashboard (probes)", "paid_to_dashboard_ms"),
+        ]:
+            p = c[key]
+            out.append(
+                f"| {label} | {p['n']} | {_fmt(p['p50'])} | {_fmt(p['p95'])} | "
+                f"{_fmt(p['p99'])} | {_fmt(p['max'])} |"
+            )
+        probes = c["probes"]
+        out += [
+            "",
+            f"Baseline achieved {base['achieved_per_s']}/s with {base['errors']} errors. "
+            f"Probes: {probes['paid']} paid, {probes['seen_on_dashboard']} seen on the "
+            f"dashboard; one dashboard poll took p50 {_fmt(probes['dashboard_poll_ms']['p50'])} "
+            f"ms, p99 {_fmt(probes['dashboard_poll_ms']['p99'])} ms (the resolution of the "
+            "paid → dashboard figure).",
+        ]
+    if "consumers" in r:
+        c = r["consumers"]
+        out += [
+            "",
+            f"### 3. Consumer throughput (backlog of {c['orders']} orders)",
+            "",
+            "| consumer | topics | events | consumer events/s | bare read events/s | ratio |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        rows = list(c["rows"])
+        if "scaling" in r:
+            one = r["scaling"]["rows"][0]
+            rows.append({"service": "analytics (projector, fresh)", "topics": ["all projected"]})
+            rows[-1] |= {k: one[k] for k in ("consumer", "bare_read", "vs_bare")}
+        for row in rows:
+            out.append(
+                f"| {row['service']} | {', '.join(row['topics'])} | "
+                f"{row['consumer']['events']} | {_fmt(row['consumer']['per_s'])} | "
+                f"{_fmt(row['bare_read']['per_s'])} | {_share(_vs_bare(row))} |"
+            )
+    if "scaling" in r:
+        s = r["scaling"]
+        out += [
+            "",
+            "### 4. Scaling: the analytics consumer on 6 partitions",
+            "",
+            "| instances | events | seconds | events/s | bare read events/s |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in s["rows"]:
+            out.append(
+                f"| {row['instances']} | {row['consumer']['events']} | "
+                f"{row['consumer']['seconds']} | {_fmt(row['consumer']['per_s'])} | "
+                f"{_fmt(row['bare_read']['per_s'])} |"
+            )
+        out += ["", f"2 instances / 1 instance: {_fmt(s['speedup_2_over_1'])}x."]
+    if "memory" in r:
+        mem = r["memory"]
+        out += [
+            "",
+            "### 5. Memory (RSS)",
+            "",
+            "| process | idle MB | under load, peak MB |",
+            "|---|---:|---:|",
+        ]
+        for row in mem["rows"]:
+            out.append(f"| {row['process']} | {_fmt(row['idle_mb'])} | {_fmt(row['load_mb'])} |")
+        out.append(
+            f"| **whole stack** (4 services, Kafka, FerretDB) | **{_fmt(mem['stack_idle_mb'])}** "
+            f"| **{_fmt(mem['stack_load_peak_mb'])}** |"
+        )
+    return out
+
+
+def _targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    rows: list[tuple[str, str, bool | None]] = []
+    if "storefront" in r:
+        for concurrency in (16, 64):
+            got = [x for x in r["storefront"]["rows"] if x["concurrency"] == concurrency]
+            search = next(x for x in got if x["route"].startswith("search"))
+            share = search["vs_baseline"]
+            rows.append(
+                (
+                    f"search ≥ {SEARCH_SHARE:.0%} of the trivial route's req/s (c={concurrency})",
+                    _share(share),
+                    None if share is None else share >= SEARCH_SHARE,
+                )
+            )
+    if "checkout" in r:
+        c = r["checkout"]
+        at_rate = c["offered_per_s"] >= TARGET_RATE
+        note = "" if at_rate else f" (at {c['offered_per_s']:g}/s, not {TARGET_RATE}/s)"
+        sustained = c["confirmed_per_s"]
+        rows.append(
+            (
+                f"{TARGET_RATE} orders/s sustained",
+                f"{_fmt(sustained)} confirmed/s{note}",
+                (sustained >= 0.95 * TARGET_RATE) if at_rate else None,
+            )
+        )
+        for label, key, limit in [
+            ("placed → confirmed p99", "placed_to_confirmed_ms", CONFIRM_P99_MS),
+            ("paid → dashboard p99", "paid_to_dashboard_ms", DASHBOARD_P99_MS),
+        ]:
+            p99 = c[key]["p99"]
+            ok = None if p99 is None or not at_rate else p99 < limit
+            rows.append((f"{label} < {limit} ms at {TARGET_RATE}/s", f"{_fmt(p99)} ms{note}", ok))
+    consumers = list(r.get("consumers", {}).get("rows", []))
+    if "scaling" in r:
+        consumers.append({"service": "analytics", **r["scaling"]["rows"][0]})
+    for row in consumers:
+        share = _vs_bare(row)
+        rows.append(
+            (
+                f"{row['service']} consumer ≥ {CONSUMER_SHARE:.0%} of the bare read",
+                _share(share),
+                None if share is None else share >= CONSUMER_SHARE,
+            )
+        )
+    if "memory" in r:
+        for row in r["memory"]["rows"]:
+            if row["process"] in ("catalog", "orders", "ip", "analytics"):
+                rows.append(
+                    (
+                        f"{row['process']} idle < {IDLE_MB} MB",
+                        f"{_fmt(row['idle_mb'])} MB",
+                        row["idle_mb"] < IDLE_MB,
+                    )
+                )
+    return rows
+
+
+def _document(r: dict[str, Any]) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    DOC.write_text(head + BEGIN + "\n" + "\n".join(_lines(r)) + "\n" + END + tail)
+
+
+# --- the chart --------------------------------------------------------------------
+
+
+def _chart(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    (reads, latency, consumers), (scaling, memory, info) = axes
+    if "storefront" in r:
+        rows = r["storefront"]["rows"]
+        routes = list(dict.fromkeys(x["route"] for x in rows))
+        for n, concurrency in enumerate((16, 64)):
+            values = [
+                next(x["rps"] for x in rows if x["route"] == route and x["concurrency"] == c)
+                for route in routes
+                for c in [concurrency]
+            ]
+            reads.bar(
+                [i + n * 0.4 for i in range(len(routes))], values, 0.4, label=f"c={concurrency}"
+            )
+        reads.set_xticks([i + 0.2 for i in range(len(routes))], [x.split(" ")[0] for x in routes])
+        reads.set_title("1. storefront reads (req/s)")
+        reads.legend()
+    if "checkout" in r:
+        c = r["checkout"]
+        labels = ["placed→confirmed", "paid→dashboard"]
+        keys = ["placed_to_confirmed_ms", "paid_to_dashboard_ms"]
+        for n, q in enumerate(("p50", "p95", "p99")):
+            latency.bar(
+                [i + n * 0.27 for i in range(2)], [c[k][q] or 0 for k in keys], 0.27, label=q
+            )
+        latency.axhline(CONFIRM_P99_MS, color="tab:red", ls="--", lw=1, label="targets (p99)")
+        latency.axhline(DASHBOARD_P99_MS, color="tab:red", ls="--", lw=1)
+        latency.set_xticks([i + 0.27 for i in range(2)], labels)
+        latency.set_title(f"2. checkout at {c['offered_per_s']:g}/s offered (ms)")
+        latency.legend()
+    if "consumers" in r:
+        rows = list(r["consumers"]["rows"])
+        if "scaling" in r:
+            rows.append({"service": "analytics", **r["scaling"]["rows"][0]})
+        names = [x["service"] for x in rows]
+        consumers.bar(
+            list(range(len(rows))),
+            [x["consumer"]["per_s"] or 0 for x in rows],
+            0.4,
+            label="consumer",
+        )
+        consumers.bar(
+            [i + 0.4 for i in range(len(rows))],
+            [x["bare_read"]["per_s"] or 0 for x in rows],
+            0.4,
+            label="bare aiokafka read",
+        )
+        consumers.set_xticks([i + 0.2 for i in range(len(rows))], names)
+        consumers.set_yscale("log")
+        consumers.set_title("3. consumer throughput (events/s, log)")
+        consumers.legend()
+    if "scaling" in r:
+        rows = r["scaling"]["rows"]
+        scaling.bar(
+            [str(x["instances"]) for x in rows], [x["consumer"]["per_s"] or 0 for x in rows]
+        )
+        scaling.set_xlabel("analytics instances")
+        scaling.set_title("4. analytics projector scaling (events/s)")
+    if "memory" in r:
+        rows = r["memory"]["rows"]
+        names = [x["process"] for x in rows]
+        memory.bar(list(range(len(rows))), [x["idle_mb"] for x in rows], 0.4, label="idle")
+        memory.bar(
+            [i + 0.4 for i in range(len(rows))],
+            [x["load_mb"] or 0 for x in rows],
+            0.4,
+            label="under load (peak)",
+        )
+        memory.axhline(IDLE_MB, color="tab:red", ls="--", lw=1, label=f"{IDLE_MB} MB (services)")
+        memory.set_xticks([i + 0.2 for i in range(len(rows))], names, rotation=30)
+        memory.set_title("5. RSS (MB)")
+        memory.legend()
+    m = r["machine"]
+    info.axis("off")
+    info.text(
+        0,
+        0.9,
+        f"relic-rebirth benchmarks\n{r['started']} UTC\ncommit {m['commit']}"
+        f"{' (+changes)' if m['uncommitted_changes'] else ''}\n{m['cores']} cores, "
+        f"{m['memory_gb']} GB\n{'QUICK run' if r['quick'] else 'full run'}\n"
+        "shared machine: compare with\nthe baseline of the same run",
+        va="top",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":  # re-render the document and chart from a results file
+    import sys
+
+    write(json.loads(Path(sys.argv[1]).read_text()))
