@@ -109,6 +109,60 @@ async def test_seed_twice_creates_nothing_the_second_time_and_a_day_pays_orders(
             shown, timeout=180, what="the Three Gorges dashboard showing sales and royalties"
         )
 
+    # ... and those figures are what ip's ledger holds for the museum's lines
+    operator = {"Authorization": f"Bearer {tokens.operator()}"}
+    async with (
+        httpx.AsyncClient(base_url=orders.url, timeout=10, headers=operator) as as_orders,
+        httpx.AsyncClient(base_url=ip.url, timeout=10, headers=operator) as as_ip,
+        httpx.AsyncClient(base_url=analytics.url, timeout=10) as as_analytics,
+    ):
+        listed = await as_orders.get("/orders", params={"limit": 200})
+        assert listed.status_code == 200, listed.text
+        day_orders = listed.json()["items"]
+        postings = [
+            f"accrual:{order['order_id']}:{line['line_id']}"
+            for order in day_orders
+            if order["paid_at"] is not None
+            for line in order["lines"]
+            if line["museum_id"] == tg and line["license_id"]
+        ]
+        museum_lines = {
+            (o["order_id"], x["line_id"])
+            for o in day_orders
+            for x in o["lines"]
+            if x["museum_id"] == tg
+        }
+        postings += [
+            f"reversal:{refund['refund_id']}:{line['line_id']}"
+            for order in day_orders
+            for refund in order["refunds"]
+            for line in refund["lines"]
+            if (order["order_id"], line["line_id"]) in museum_lines
+        ]
+        ledger: dict[str, int] = {}
+
+        async def dashboard_equals_ledger() -> bool:
+            ledger.clear()
+            for posting_id in postings:
+                found = await as_ip.get(f"/ledger/postings/{posting_id}")
+                if found.status_code != 200:
+                    return False  # not posted yet
+                kind = found.json()["kind"]
+                ledger[kind] = ledger.get(kind, 0) + found.json()["royalty_fen"]
+            shown = await as_analytics.get(
+                f"/museums/{tg}/dashboard", headers={"Authorization": f"Bearer {tokens.museum(tg)}"}
+            )
+            totals.update(shown.json()["totals"])
+            return (totals["royalty_accrued_fen"], totals["royalty_reversed_fen"]) == (
+                ledger.get("accrual", 0),
+                ledger.get("reversal", 0),
+            )
+
+        await eventually(
+            dashboard_equals_ledger, timeout=120, what="the dashboard's royalties equal ip's ledger"
+        )
+    assert ledger["accrual"] > 0
+
     # `make demo`'s script: runs as a script and prints the URL, tokens and curls
     args = [f"--{s.name}={s.url}" for s in (catalog, orders, ip, analytics)]
     script = await asyncio.create_subprocess_exec(
