@@ -61,7 +61,10 @@ logs: ## follow the services' logs
 test: install tools ## lint, then every test against real Kafka and FerretDB (started for the run)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/reliability
+
+test-reliability: install tools ## the fault scenarios of tests/reliability (outages, kill -9, races, poison, rebalance)
+	$(PY) -m pytest tests/reliability
 
 lint: install ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
@@ -91,4 +94,4 @@ bench: install ## benchmarks, each next to its baseline (BENCH_QUICK=1 small; do
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)
 
-.PHONY: help install tools up down status logs test lint asyncapi seed demo load bench clean
+.PHONY: help install tools up down status logs test test-reliability lint asyncapi seed demo load bench clean

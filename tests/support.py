@@ -74,14 +74,18 @@ def unique(prefix: str) -> str:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 90, what: str = "condition"
+    check: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float = 90,
+    what: str = "condition",
+    interval: float = 0.1,
 ) -> None:
     """Wait until `check` holds, with a bound; no sleeping and hoping."""
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout}s")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(interval)
 
 
 class ServiceProcess:

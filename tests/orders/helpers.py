@@ -119,11 +119,12 @@ async def caught_up(bootstrap: str, group: str, topic: str, timeout: float = 30)
     try:
         partitions = [TopicPartition(topic, p) for p in range(DEFAULT_PARTITIONS)]
         ends = await probe.end_offsets(partitions)
+        starts = await probe.beginning_offsets(partitions)  # truncated: nothing to read
 
         async def done() -> bool:
             committed = await admin.list_consumer_group_offsets(group)
             return all(
-                ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
+                ends[tp] == starts[tp] or (tp in committed and committed[tp].offset >= ends[tp])
                 for tp in partitions
             )
 

@@ -24,8 +24,16 @@ var writeCommands = map[string]bool{
 	"insert": true, "update": true, "delete": true, "findAndModify": true, "findandmodify": true,
 }
 
-// writeLock is held from a write command's request until its reply.
-var writeLock sync.Mutex
+// writeLocks: one per database, held from a write command's request until its
+// reply. FerretDB loses concurrent updates of one document; its SQLite backend
+// keeps each database in a file of its own, so writes to different databases
+// (the services each have theirs) need not wait for each other.
+var writeLocks sync.Map // database name -> *sync.Mutex
+
+func writeLock(db string) *sync.Mutex {
+	lock, _ := writeLocks.LoadOrStore(db, &sync.Mutex{})
+	return lock.(*sync.Mutex)
+}
 
 func serveWriteSerialisingProxy(ctx context.Context, listen, backendSocket string) error {
 	listener, err := net.Listen("tcp", listen)
@@ -72,13 +80,13 @@ func proxyConnection(client net.Conn, backendSocket string) {
 		if err != nil {
 			return
 		}
-		write, noReply := classify(request)
+		write, noReply, db := classify(request)
 		if write {
-			writeLock.Lock()
+			writeLock(db).Lock()
 		}
 		err = relay(request, backend, client, noReply)
 		if write {
-			writeLock.Unlock()
+			writeLock(db).Unlock()
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -122,27 +130,88 @@ func readMessage(conn net.Conn) ([]byte, error) {
 }
 
 // classify says whether an OP_MSG carries a write command (the first key of
-// its body document names the command) and whether it expects no reply.
-func classify(message []byte) (write, noReply bool) {
+// its body document names the command), whether it expects no reply, and the
+// database it addresses (its `$db`; "" when unsure, which shares one lock).
+func classify(message []byte) (write, noReply bool, db string) {
 	if binary.LittleEndian.Uint32(message[12:16]) != opMsg || len(message) < headerLength+4+1+5+2 {
-		return false, false
+		return false, false, ""
 	}
 	flags := binary.LittleEndian.Uint32(message[16:20])
 	noReply = flags&moreToCome != 0
 	// sections follow the flags; kind 0 is the body document
 	pos := 20
 	if message[pos] != 0 {
-		return true, noReply // not the usual shape: be safe, serialise it
+		return true, noReply, "" // not the usual shape: be safe, serialise it
 	}
 	doc := message[pos+1:]
-	// document: int32 length, then elements: type byte, cstring name, ...
-	nameStart := 5
-	nameEnd := nameStart
-	for nameEnd < len(doc) && doc[nameEnd] != 0 {
-		nameEnd++
+	first := true
+	for name, value := range topLevel(doc) {
+		if first {
+			first = false
+			if !writeCommands[name] {
+				return false, noReply, ""
+			}
+			write = true
+		}
+		if name == "$db" && len(value) > 5 {
+			return true, noReply, string(value[4 : len(value)-1]) // int32 length, bytes, NUL
+		}
 	}
-	if nameEnd >= len(doc) {
-		return false, noReply
+	return write, noReply, ""
+}
+
+// topLevel yields the name and raw value of each top-level element of a BSON
+// document, stopping at the first it cannot size.
+func topLevel(doc []byte) func(yield func(string, []byte) bool) {
+	return func(yield func(string, []byte) bool) {
+		if len(doc) < 5 {
+			return
+		}
+		end := int(binary.LittleEndian.Uint32(doc[0:4]))
+		if end > len(doc) {
+			return
+		}
+		pos := 4
+		for pos < end-1 {
+			kind := doc[pos]
+			nameEnd := pos + 1
+			for nameEnd < end && doc[nameEnd] != 0 {
+				nameEnd++
+			}
+			if nameEnd >= end {
+				return
+			}
+			name := string(doc[pos+1 : nameEnd])
+			start := nameEnd + 1
+			size := valueSize(kind, doc[start:end])
+			if size < 0 || start+size > end {
+				return
+			}
+			if !yield(name, doc[start:start+size]) {
+				return
+			}
+			pos = start + size
+		}
 	}
-	return writeCommands[string(doc[nameStart:nameEnd])], noReply
+}
+
+// valueSize is the byte length of a BSON value of the given type, or -1.
+func valueSize(kind byte, rest []byte) int {
+	fixed := map[byte]int{0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0}
+	if n, ok := fixed[kind]; ok {
+		return n
+	}
+	if len(rest) < 4 {
+		return -1
+	}
+	n := int(binary.LittleEndian.Uint32(rest[0:4]))
+	switch kind {
+	case 0x02, 0x0D, 0x0E: // string, JavaScript, symbol: int32 length, bytes, NUL
+		return 4 + n
+	case 0x03, 0x04: // document, array: the length includes itself
+		return n
+	case 0x05: // binary: int32 length, subtype, bytes
+		return 4 + 1 + n
+	}
+	return -1
 }

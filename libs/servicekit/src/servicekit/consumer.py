@@ -129,15 +129,11 @@ class ConsumerRunner:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-                for tp, records in batches.items():
-                    for record in records:
-                        if self._stopping.is_set():
-                            break
-                        try:
-                            await self._handle(record)
-                        except _Interrupted:
-                            break  # not processed: delivered again after restart
-                        self._processed[tp] = record.offset + 1
+                # partitions in parallel (a replica already runs beside others),
+                # each partition's records in order
+                await asyncio.gather(
+                    *(self._handle_partition(tp, records) for tp, records in batches.items())
+                )
                 await self._commit()
                 await self._record_lag(consumer)
         except asyncio.CancelledError:
@@ -150,6 +146,16 @@ class ConsumerRunner:
 
     async def stop(self) -> None:
         self._stopping.set()
+
+    async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            if self._stopping.is_set():
+                return
+            try:
+                await self._handle(record)
+            except _Interrupted:
+                return  # not processed: delivered again after restart
+            self._processed[tp] = record.offset + 1
 
     async def _start(self) -> AIOKafkaConsumer | None:
         delay = self._backoff
