@@ -165,9 +165,8 @@ async def product_on_sale(client: httpx.AsyncClient, product_id: str, version: i
     await eventually(replicated, timeout=30, what=f"product {product_id} replicated")
 
 
-async def catalog_product(bootstrap: str, catalog: httpx.AsyncClient, stock: int) -> dict[str, Any]:
-    """A sellable product in the real catalog: museum, relic, ip's license
-    grant (published as ip would), product, activation."""
+async def museum_with_relic(catalog: httpx.AsyncClient) -> tuple[str, str]:
+    """A museum and one of its relics in the real catalog: (museum id, relic id)."""
     museum = await catalog.post(
         "/museums",
         json={
@@ -189,7 +188,13 @@ async def catalog_product(bootstrap: str, catalog: httpx.AsyncClient, stock: int
         },
     )
     assert relic.status_code == 201, relic.text
-    relic_id = relic.json()["id"]
+    return museum_id, relic.json()["id"]
+
+
+async def catalog_product(bootstrap: str, catalog: httpx.AsyncClient, stock: int) -> dict[str, Any]:
+    """A sellable product in the real catalog: museum, relic, ip's license
+    grant (published as ip would), product, activation."""
+    museum_id, relic_id = await museum_with_relic(catalog)
     license_id, licensee_id = f"lic-{uuid.uuid4().hex[:8]}", f"lee-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     await publish(

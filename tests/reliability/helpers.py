@@ -11,6 +11,7 @@ from servicekit.auth import Role
 from tests.conftest import Infra
 from tests.ip.conftest import license_body, token
 from tests.orders.conftest import orders_env
+from tests.orders.helpers import museum_with_relic
 from tests.support import ServiceProcess, eventually, unique
 
 
@@ -75,28 +76,7 @@ async def licensed_product(
     events, a licensee applies to ip and the museum approves, catalog learns
     the grant from ip's events and sells the product, orders replicates it.
     The clients carry an operator token."""
-    museum = await catalog.post(
-        "/museums",
-        json={
-            "name_zh": "重庆中国三峡博物馆",
-            "name_en": "Three Gorges Museum",
-            "city": "Chongqing",
-            "province": "Chongqing",
-        },
-    )
-    assert museum.status_code == 201, museum.text
-    museum_id = museum.json()["id"]
-    relic = await catalog.post(
-        "/relics",
-        json={
-            "museum_id": museum_id,
-            "name_zh": "乌杨阙",
-            "name_en": "Wuyang Que",
-            "category": "stone",
-        },
-    )
-    assert relic.status_code == 201, relic.text
-    relic_id = relic.json()["id"]
+    museum_id, relic_id = await museum_with_relic(catalog)
 
     async def ip_knows_the_relic() -> bool:
         return (await ip.get(f"/assets/relic-{relic_id}")).status_code == 200
