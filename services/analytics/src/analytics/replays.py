@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from analytics.config import Settings
 from analytics.replay import replay
@@ -32,7 +33,10 @@ class Replays:
             raise Conflict("a replay is already running")
         self._starting = True
         try:
-            version = await ProjectionState(runtime.db).allocate_version()
+            state = ProjectionState(runtime.db)
+            version = await state.allocate_version()
+            # recorded before the answer, so `GET /replays/{version}` finds it at once
+            await state.save_replay(version, status="running", started_at=datetime.now(UTC))
         finally:
             self._starting = False
 
