@@ -23,6 +23,7 @@ from servicekit.outbox import OUTBOX, outbox_entry, push_events
 from servicekit.relay import OutboxRelay
 from tests.conftest import Infra
 from tests.integration.kafka_helpers import (
+    PARTITIONS,
     ProbeEvent,
     create_topics,
     end_offsets_total,
@@ -172,6 +173,62 @@ async def test_a_redelivered_event_after_a_crash_before_commit_applies_once(
 
     assert deliveries[0] == deliveries[1]  # the same record came twice
     assert (await counters.find_one({"_id": "total"}))["seq_sum"] == 1  # applied once
+
+
+async def test_a_replica_joining_mid_batch_leaves_every_partition_committed(
+    infra: Infra, topic: str
+) -> None:
+    """The first runner is still handling a batch when a second joins the
+    group: partitions it loses mid-batch must not stop it committing the ones
+    it keeps (Kafka refuses a commit naming a partition no longer assigned)."""
+    Probe = probe_contract(topic)
+    aggregates = [f"agg-{a}" for a in range(12)]  # keys spread over every partition
+    await _publish_raw(
+        infra.kafka_bootstrap,
+        topic,
+        [_envelope(Probe, a, seq) for seq in range(8) for a in aggregates],
+    )
+    handled: set[tuple[str, int]] = set()
+    first_handled = asyncio.Event()
+
+    async def slow(event: ProbeEvent, _meta: EventMeta) -> None:
+        first_handled.set()
+        await asyncio.sleep(0.15)  # a batch outlasts the rebalance (heartbeats every 3 s)
+        handled.add((event.aggregate, event.seq))
+
+    dead_letters = KafkaPublisher(infra.kafka_bootstrap, "proof-dlq")
+    group = f"group-{topic}"
+    runners = [
+        ConsumerRunner(
+            bootstrap_servers=infra.kafka_bootstrap,
+            group_id=group,
+            topics=[topic],
+            handlers={Probe: [slow]},
+            dead_letters=dead_letters,
+        )
+        for _ in range(2)
+    ]
+    tasks = [asyncio.create_task(runners[0].run())]
+    await asyncio.wait_for(first_handled.wait(), 30)
+    tasks.append(asyncio.create_task(runners[1].run()))  # joins while the first is mid-batch
+
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    probe = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=group)
+    await probe.start()
+    ends = await probe.end_offsets(partitions)
+
+    async def all_committed() -> bool:
+        return all([await probe.committed(tp) == ends[tp] for tp in partitions])
+
+    try:
+        await eventually(all_committed, timeout=90, what="every partition committed to its end")
+    finally:
+        await probe.stop()
+        for runner in runners:
+            await runner.stop()
+        await asyncio.gather(*tasks)
+        await dead_letters.stop()
+    assert handled == {(a, seq) for seq in range(8) for a in aggregates}
 
 
 async def test_poison_messages_go_to_the_dlq_with_their_error_and_the_rest_flow(

@@ -149,8 +149,8 @@ class ConsumerRunner:
 
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
-            if self._stopping.is_set():
-                return
+            if self._stopping.is_set() or not self._owns(tp):
+                return  # a partition revoked mid-batch: its new owner takes over
             try:
                 await self._handle(record)
             except _Interrupted:
@@ -265,6 +265,10 @@ class ConsumerRunner:
         consumer = self._consumer
         if consumer is None:
             return
+        # Kafka refuses a commit naming a partition no longer ours (revoked while
+        # its batch was still being handled): drop those, their owner re-applies
+        for tp in [tp for tp in self._processed if not self._owns(tp)]:
+            del self._processed[tp]
         offsets = {
             tp: offset for tp, offset in self._processed.items() if only is None or tp in only
         }
@@ -281,6 +285,9 @@ class ConsumerRunner:
         for tp in offsets:
             if self._processed.get(tp) == offsets[tp]:
                 del self._processed[tp]
+
+    def _owns(self, tp: TopicPartition) -> bool:
+        return self._consumer is not None and tp in self._consumer.assignment()
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
