@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 CACHE = ROOT / ".local"
 KAFKA_LIBS = CACHE / "kafka" / "libs"
 FERRETDB_BIN = CACHE / "bin" / "ferretdb"
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.2"
+FERRETDB_SRC = CACHE / "ferretdb-src"
+FERRETDB_PATCH = "sqlite-id-pushdown.patch"
 
 PORTS = {  # name: (kafka, controller, mongo)
     "dev": (9092, 9093, 27017),
@@ -86,15 +90,40 @@ def build_kafka() -> None:
 
 
 def build_ferretdb() -> None:
-    sources = [HERE / "ferretdb" / name for name in ("main.go", "writeproxy.go", "go.mod")]
+    names = ("main.go", "writeproxy.go", "go.mod", FERRETDB_PATCH)
+    sources = [HERE / "ferretdb" / name for name in names]
     if FERRETDB_BIN.exists() and all(
         s.stat().st_mtime <= FERRETDB_BIN.stat().st_mtime for s in sources
     ):
         return
     go = require_tool("go")
     print("building FerretDB 1.24 from the Go module proxy (once) ...", flush=True)
+    _patched_ferretdb_source(go)
     FERRETDB_BIN.parent.mkdir(parents=True, exist_ok=True)
     _run([go, "build", "-o", str(FERRETDB_BIN), "."], cwd=HERE / "ferretdb")
+
+
+def _patched_ferretdb_source(go: str) -> None:
+    """FerretDB's module from the Go module proxy, with our patch applied, in
+    `.local/ferretdb-src` (where go.mod's `replace` points): its SQLite
+    backend's lookups by _id missed the _id index (see the patch)."""
+    found = subprocess.run(
+        [go, "mod", "download", "-json", FERRETDB_MODULE],
+        cwd=HERE / "ferretdb",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shutil.rmtree(FERRETDB_SRC, ignore_errors=True)
+    shutil.copytree(json.loads(found.stdout)["Dir"], FERRETDB_SRC)
+    for path in [FERRETDB_SRC, *FERRETDB_SRC.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+    # the ceiling keeps git from taking our own repository for the patch's root
+    _run(
+        ["git", "apply", str(HERE / "ferretdb" / FERRETDB_PATCH)],
+        cwd=FERRETDB_SRC,
+        env={**os.environ, "GIT_CEILING_DIRECTORIES": str(CACHE)},
+    )
 
 
 @dataclass

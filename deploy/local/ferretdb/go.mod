@@ -4,6 +4,10 @@ go 1.24
 
 require github.com/FerretDB/FerretDB v1.24.2
 
+// FerretDB 1.24.2 from the Go module proxy with sqlite-id-pushdown.patch
+// applied (../localstack.py prepares the directory before building)
+replace github.com/FerretDB/FerretDB => ../../../.local/ferretdb-src
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect
