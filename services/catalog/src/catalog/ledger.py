@@ -109,18 +109,13 @@ class StockLedger:
         """Advance the read model to `seq`. Its writes are not atomic on every
         store, so check against the ledger afterwards and catch up once more."""
         for _ in range(3):
-            at = datetime.now(UTC)
-            result = await self.shelf.update_one(
-                {"_id": product_id, "seq": {"$lt": seq}},
-                {"$set": {"balance": balance, "seq": seq, "at": at}},
+            # by `_id` alone (FerretDB scans the collection for any other
+            # filter); an older writer landing last is caught by the check below
+            await self.shelf.update_one(
+                {"_id": product_id},
+                {"$set": {"balance": balance, "seq": seq, "at": datetime.now(UTC)}},
+                upsert=True,
             )
-            if result.matched_count == 0:
-                try:
-                    await self.shelf.insert_one(
-                        {"_id": product_id, "balance": balance, "seq": seq, "at": at}
-                    )
-                except DuplicateKeyError:
-                    pass
             seq, balance = await self._latest(product_id)
             shown = await self.shelf.find_one({"_id": product_id})
             if shown is not None and int(shown["seq"]) >= seq:
@@ -147,8 +142,13 @@ class StockLedger:
         await self.ops.update_one({"_id": op}, {"$set": {"applied": True}})
 
     async def states(self, product_ids: Sequence[str]) -> dict[str, ProductState]:
-        docs = self.products.find({"_id": {"$in": list(product_ids)}})
-        sellable = {d["_id"]: d["status"] == "active" and bool(d["sellable"]) async for d in docs}
+        # one lookup by _id each (an `$in` scans the collection on FerretDB)
+        found = await asyncio.gather(*(self.products.find_one({"_id": p}) for p in product_ids))
+        sellable = {
+            d["_id"]: d["status"] == "active" and bool(d["sellable"])
+            for d in found
+            if d is not None
+        }
         # the ledger itself, not the read model: a stale balance must not
         # reject an order that fits
         ids = list(sellable)
