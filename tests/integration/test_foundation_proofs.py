@@ -20,6 +20,7 @@ from servicekit.consumer import ConsumerRunner, EventMeta
 from servicekit.envelope import Envelope, encode
 from servicekit.idempotency import apply_once
 from servicekit.outbox import OUTBOX, outbox_entry, push_events
+from servicekit.outbox_hints import OutboxHints
 from servicekit.relay import OutboxRelay
 from tests.conftest import Infra
 from tests.integration.kafka_helpers import (
@@ -94,7 +95,7 @@ async def test_outbox_writes_during_a_broker_outage_arrive_exactly_once_in_order
     relay = OutboxRelay(
         collections=[aggregates],
         publisher=publisher,
-        poll_interval=0.1,
+        sweep_interval=0.1,
         max_backoff=1.0,
     )
     relay_task = asyncio.create_task(relay.run())
@@ -124,6 +125,54 @@ async def test_outbox_writes_during_a_broker_outage_arrive_exactly_once_in_order
         seqs[body["aggregate"]].append(body["seq"])
     assert len({dict(r.headers)["ce_id"] for r in records}) == 100
     assert seqs == {f"agg-{a}": list(range(10)) for a in range(10)}
+
+
+async def test_the_relay_publishes_what_its_own_client_writes_without_waiting_for_a_sweep(
+    infra: Infra, topic: str
+) -> None:
+    """The sweep is an hour away: events still go out, found from the writes
+    themselves (by _id, or by a scan when a write names no single _id)."""
+    Probe = probe_contract(topic)
+    hints = OutboxHints()
+    client: AsyncMongoClient = AsyncMongoClient(
+        infra.mongodb_url, tz_aware=True, event_listeners=[hints]
+    )
+    aggregates = client[unique("hints").replace("-", "_")]["aggregates"]
+    publisher = KafkaPublisher(infra.kafka_bootstrap, "proof-relay")
+    relay = OutboxRelay(
+        collections=[aggregates], publisher=publisher, hints=hints, sweep_interval=3600
+    )
+    relay_task = asyncio.create_task(relay.run())
+    try:
+        await aggregates.insert_one(
+            {
+                "_id": "agg-0",
+                "group": "g",
+                OUTBOX: [outbox_entry(Probe(aggregate="agg-0", seq=0), source="proof")],
+            }
+        )
+        for seq in (1, 2):
+            await aggregates.update_one(
+                {"_id": "agg-0", "group": "g"},
+                push_events(
+                    {"$set": {"seq": seq}},
+                    [outbox_entry(Probe(aggregate="agg-0", seq=seq), source="proof")],
+                ),
+            )
+        await aggregates.update_many(  # names no single _id
+            {"group": "g"},
+            push_events(
+                {"$set": {"seq": 3}},
+                [outbox_entry(Probe(aggregate="agg-0", seq=3), source="proof")],
+            ),
+        )
+        records = await read_all(infra.kafka_bootstrap, topic, expected=4, timeout=30)
+    finally:
+        relay.stop()
+        await relay_task
+        await publisher.stop()
+        await client.close()
+    assert [json.loads(r.value)["seq"] for r in records] == [0, 1, 2, 3]
 
 
 async def test_a_redelivered_event_after_a_crash_before_commit_applies_once(

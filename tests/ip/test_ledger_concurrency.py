@@ -49,7 +49,7 @@ async def svc(infra: Infra) -> AsyncIterator[Services]:
     client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_url, tz_aware=True)
     db = client[unique("ipchain").replace("-", "_")]
     await ensure_indexes(db)
-    yield build_services(Store(db), donor_share_bps=3000, notify=lambda: None, close_grace_s=0)
+    yield build_services(Store(db), donor_share_bps=3000, close_grace_s=0)
     await client.close()
 
 

@@ -20,7 +20,7 @@ def orders_env(infra: Infra, **overrides: str) -> dict[str, str]:
         "ORDERS_EXPIRY_SWEEP_SECONDS": "0.5",
         "ORDERS_PAYMENT_PROVIDER_TIMEOUT_SECONDS": "1",
         "ORDERS_PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "OUTBOX_POLL_INTERVAL_MS": "100",
+        "OUTBOX_SWEEP_INTERVAL_MS": "1000",
         **overrides,
     }
 

@@ -21,7 +21,7 @@ def orders_overrides(infra: Infra, **extra: str) -> dict[str, str]:
         k: v
         for k, v in orders_env(infra, **extra).items()
         if k.startswith("ORDERS_") and k != "ORDERS_MONGODB_DATABASE"
-    } | {"OUTBOX_POLL_INTERVAL_MS": "100"}
+    } | {"OUTBOX_SWEEP_INTERVAL_MS": "1000"}
 
 
 async def wait_ready(process: ServiceProcess, timeout: float = 60) -> float:

@@ -30,6 +30,7 @@ from servicekit.consumer import ConsumerRunner, HandlerRegistry
 from servicekit.logs import configure_logging
 from servicekit.metrics import HTTP_LATENCY
 from servicekit.mongo import connect, ping
+from servicekit.outbox_hints import OutboxHints
 from servicekit.problems import install_problem_handlers, problem
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
@@ -52,10 +53,6 @@ class Runtime:
     tokens: TokenService
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # background loops end on it
-
-    def events_written(self) -> None:
-        """Tell the relay a write just queued events, so it need not wait a poll."""
-        self.relay.notify()
 
 
 @dataclass(frozen=True)
@@ -155,13 +152,15 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
-        mongo = connect(settings)
+        hints = OutboxHints()
+        mongo = connect(settings, hints)
         db = mongo[settings.mongodb_database]
         publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.service_name)
         relay = OutboxRelay(
             collections=[db[name] for name in spec.outbox_collections],
             publisher=publisher,
-            poll_interval=settings.outbox_poll_interval_ms / 1000,
+            hints=hints,
+            sweep_interval=settings.outbox_sweep_interval_ms / 1000,
         )
         runtime = Runtime(settings, mongo, db, publisher, relay, TokenService(settings))
         app.state.runtime = runtime

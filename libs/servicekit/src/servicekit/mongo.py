@@ -18,7 +18,9 @@ from servicekit.settings import ServiceSettings
 __all__ = ["connect", "ping"]
 
 
-def connect(settings: ServiceSettings) -> AsyncMongoClient[dict[str, object]]:
+def connect(
+    settings: ServiceSettings, *listeners: monitoring.CommandListener
+) -> AsyncMongoClient[dict[str, object]]:
     """A lazy client: nothing connects until the first operation."""
     return AsyncMongoClient(
         settings.mongodb_url,
@@ -26,7 +28,7 @@ def connect(settings: ServiceSettings) -> AsyncMongoClient[dict[str, object]]:
         serverSelectionTimeoutMS=2_000,
         connectTimeoutMS=2_000,
         appname=settings.service_name,
-        event_listeners=[StoreCommandTimer()],
+        event_listeners=[StoreCommandTimer(), *listeners],
     )
 
 

@@ -1,10 +1,12 @@
 """The outbox relay: publishes pending events and marks them sent.
 
-One drain finds the documents with pending events in ONE read, then relays
-each: lease it, read it by `_id`, publish its events in order, pull exactly
-those events out, release the lease. Every write goes by `_id`; FerretDB 1.24
-turns any other filter into a scan of the whole collection, and a scan inside
-a conditional write holds its (serialised) write path for all of it.
+Which documents to relay: with `hints` (servicekit.outbox_hints, on the
+service's own client), the ones its writes just gave events, at once; and
+every `sweep_interval`, a scan of every outbox collection for any pending
+event (a crashed replica's, a write the hints could not name). Without
+hints, only the sweep. Each document is relayed alone: lease it, read it by
+`_id`, publish its events in order, pull exactly those events out, release
+the lease. Every write goes by `_id`.
 
 Scaled-out replicas share the work safely: a lease is a document in
 `_outbox_leases` (`<collection>:<id>`, inserted once, taken over only once
@@ -27,6 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from servicekit.bus import Publisher
 from servicekit.envelope import encode
 from servicekit.outbox import OUTBOX, PENDING, envelope_of
+from servicekit.outbox_hints import OutboxHints
 
 __all__ = ["LEASES", "OutboxRelay"]
 
@@ -41,36 +44,44 @@ class OutboxRelay:
         *,
         collections: Sequence[AsyncCollection[Doc]],
         publisher: Publisher,
-        poll_interval: float = 0.25,
+        hints: OutboxHints | None = None,
+        sweep_interval: float = 0.25,
         lease_seconds: float = 30.0,
         max_backoff: float = 5.0,
         concurrency: int = 8,
     ) -> None:
         self._collections = list(collections)
+        self._by_key = {(c.database.name, c.name): c for c in self._collections}
         self._publisher = publisher
-        self._poll_interval = poll_interval
+        self._hints = hints
+        self._sweep_interval = sweep_interval
         self._lease = timedelta(seconds=lease_seconds)
         self._max_backoff = max_backoff
         self._slots = asyncio.Semaphore(concurrency)  # documents relayed at once
         self._wake = asyncio.Event()
         self._stopping = False
-
-    def notify(self) -> None:
-        """Wake the relay now instead of at the next poll (after a write)."""
-        self._wake.set()
+        if hints is not None:
+            hints.on_hint = self._wake.set
 
     async def run(self) -> None:
-        backoff = self._poll_interval
+        loop = asyncio.get_running_loop()
+        sweep_at = loop.time()  # the first round sweeps: whatever a crash left
+        backoff = 0.0
         while not self._stopping:
             self._wake.clear()  # writes from here on wake the next round
             try:
-                await self.drain()
-                backoff = self._poll_interval
+                if loop.time() >= sweep_at or self._scan_requested():
+                    sweep_at = loop.time() + self._sweep_interval
+                    await self.drain()
+                else:
+                    await self._relay_hinted()
+                backoff = 0.0
             except Exception as exc:  # Kafka or Mongo down: events wait, we retry
+                backoff = min(max(backoff * 2, 0.1), self._max_backoff)
                 log.warning("outbox relay paused: %s", exc, extra={"retry_in_s": backoff})
-                backoff = min(backoff * 2, self._max_backoff)
+                sweep_at = loop.time() + backoff  # hints taken are not lost: the sweep finds them
             try:
-                await asyncio.wait_for(self._wake.wait(), backoff)
+                await asyncio.wait_for(self._wake.wait(), max(sweep_at - loop.time(), 0))
             except TimeoutError:
                 pass
 
@@ -80,17 +91,39 @@ class OutboxRelay:
 
     async def drain(self) -> int:
         """Publish everything pending now; returns how many events went out."""
+        if self._hints is not None:
+            self._hints.take()  # the sweep covers them
         sent = 0
         for collection in self._collections:
             ids = [doc["_id"] async for doc in collection.find(PENDING, {"_id": 1})]
-            results = await asyncio.gather(
-                *(self._relay(collection, doc_id) for doc_id in ids), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-                sent += result
+            sent += await self._relay_all([(collection, doc_id) for doc_id in ids])
         return sent
+
+    def _scan_requested(self) -> bool:
+        if self._hints is None or not self._hints.scan_requested:
+            return False
+        self._hints.scan_requested = False
+        return True
+
+    async def _relay_hinted(self) -> int:
+        if self._hints is None:
+            return 0
+        docs = [
+            (self._by_key[(database, name)], doc_id)
+            for database, name, doc_id in self._hints.take()
+            if (database, name) in self._by_key
+        ]
+        return await self._relay_all(docs)
+
+    async def _relay_all(self, docs: list[tuple[AsyncCollection[Doc], Any]]) -> int:
+        results = await asyncio.gather(
+            *(self._relay(collection, doc_id) for collection, doc_id in docs),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(results)  # type: ignore[arg-type]
 
     async def _relay(self, collection: AsyncCollection[Doc], doc_id: Any) -> int:
         leases = collection.database[LEASES]

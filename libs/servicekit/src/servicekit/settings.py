@@ -38,7 +38,9 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_attempts: int = 3
     consumer_backoff_ms: int = 100
-    outbox_poll_interval_ms: int = 250
+    # the relay publishes what this service writes at once (outbox_hints);
+    # the sweep finds anything else pending (a crashed replica's events)
+    outbox_sweep_interval_ms: int = 5_000
 
     @property
     def consumer_group(self) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 
 from catalog import handlers
-from catalog.deps import Index, RuntimeDep, Store
+from catalog.deps import Index, Store
 from catalog.errors import InvalidChange
 from catalog.schemas import (
     AssetIn,
@@ -74,11 +74,8 @@ def _changes(body: BaseModel, nullable: frozenset[str]) -> dict[str, Any]:
 @router.post(
     "/museums", status_code=201, response_model=MuseumRead, tags=["museums"], responses=_ERRORS
 )
-async def create_museum(
-    body: MuseumCreate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
-) -> MuseumRead:
+async def create_museum(body: MuseumCreate, actor: CurrentPrincipal, store: Store) -> MuseumRead:
     museum = await handlers.register_museum(store=store, actor=actor, values=body.model_dump())
-    runtime.events_written()
     return MuseumRead.of(museum)
 
 
@@ -104,7 +101,7 @@ async def get_museum(request: Request, museum_id: str, store: Store) -> Response
     "/museums/{museum_id}", response_model=MuseumRead, tags=["museums"], responses=_ERRORS
 )
 async def update_museum(
-    museum_id: str, body: MuseumUpdate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+    museum_id: str, body: MuseumUpdate, actor: CurrentPrincipal, store: Store
 ) -> MuseumRead:
     museum = await handlers.revise_museum(
         store=store,
@@ -112,7 +109,6 @@ async def update_museum(
         museum_id=museum_id,
         changes=_changes(body, MuseumUpdate.NULLABLE),
     )
-    runtime.events_written()
     return MuseumRead.of(museum)
 
 
@@ -176,11 +172,8 @@ def _relic_changes(body: RelicUpdate) -> dict[str, Any]:
 @router.post(
     "/relics", status_code=201, response_model=RelicRead, tags=["relics"], responses=_ERRORS
 )
-async def create_relic(
-    body: RelicCreate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
-) -> RelicRead:
+async def create_relic(body: RelicCreate, actor: CurrentPrincipal, store: Store) -> RelicRead:
     relic = await handlers.register_relic(store=store, actor=actor, values=_relic_values(body))
-    runtime.events_written()
     return RelicRead.of(relic)
 
 
@@ -218,7 +211,6 @@ async def import_relics(
     request: Request,
     actor: CurrentPrincipal,
     store: Store,
-    runtime: RuntimeDep,
     museum_id: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> ImportResult:
     """Import a collection CSV (docs/import.md): UTF-8 with or without BOM,
@@ -236,7 +228,6 @@ async def import_relics(
         data=body,
         charset=_charset(request.headers.get("content-type")),
     )
-    runtime.events_written()
     return ImportResult(
         museum_id=museum_id,
         rows=len(report.relic_ids),
@@ -279,12 +270,11 @@ async def get_relic(request: Request, relic_id: str, store: Store) -> Response:
 
 @router.patch("/relics/{relic_id}", response_model=RelicRead, tags=["relics"], responses=_ERRORS)
 async def update_relic(
-    relic_id: str, body: RelicUpdate, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+    relic_id: str, body: RelicUpdate, actor: CurrentPrincipal, store: Store
 ) -> RelicRead:
     relic = await handlers.revise_relic(
         store=store, actor=actor, relic_id=relic_id, changes=_relic_changes(body)
     )
-    runtime.events_written()
     return RelicRead.of(relic)
 
 
@@ -296,7 +286,7 @@ async def update_relic(
     responses=_ERRORS,
 )
 async def add_asset(
-    relic_id: str, body: AssetIn, actor: CurrentPrincipal, store: Store, runtime: RuntimeDep
+    relic_id: str, body: AssetIn, actor: CurrentPrincipal, store: Store
 ) -> RelicRead:
     """Attach a digital twin (3D model, scan or panorama) to a relic."""
     relic = await handlers.add_relic_asset(
@@ -305,7 +295,6 @@ async def add_asset(
         relic_id=relic_id,
         asset=body.to_domain(f"ast_{uuid.uuid4().hex}"),
     )
-    runtime.events_written()
     return RelicRead.of(relic)
 
 
@@ -345,11 +334,9 @@ async def create_product(
     body: ProductCreate,
     actor: CurrentPrincipal,
     store: Store,
-    runtime: RuntimeDep,
     index: Index,
 ) -> ProductRead:
     product = await handlers.create_product(store=store, actor=actor, values=body.model_dump())
-    runtime.events_written()
     index.invalidate()
     return ProductRead.of(product)
 
@@ -408,7 +395,6 @@ async def update_product(
     body: ProductUpdate,
     actor: CurrentPrincipal,
     store: Store,
-    runtime: RuntimeDep,
     index: Index,
 ) -> ProductRead:
     product = await handlers.revise_product(
@@ -417,7 +403,6 @@ async def update_product(
         product_id=product_id,
         changes=_changes(body, ProductUpdate.NULLABLE),
     )
-    runtime.events_written()
     index.invalidate()
     return ProductRead.of(product)
 
@@ -432,12 +417,10 @@ async def activate_product(
     product_id: str,
     actor: CurrentPrincipal,
     store: Store,
-    runtime: RuntimeDep,
     index: Index,
 ) -> ProductRead:
     """Put a product on sale; only while its license is active (else 409)."""
     product = await handlers.activate_product(store=store, actor=actor, product_id=product_id)
-    runtime.events_written()
     index.invalidate()
     return ProductRead.of(product)
 
@@ -452,11 +435,9 @@ async def retire_product(
     product_id: str,
     actor: CurrentPrincipal,
     store: Store,
-    runtime: RuntimeDep,
     index: Index,
 ) -> ProductRead:
     product = await handlers.retire_product(store=store, actor=actor, product_id=product_id)
-    runtime.events_written()
     index.invalidate()
     return ProductRead.of(product)
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -26,20 +26,13 @@ __all__ = ["create_app"]
 def _handlers(runtime: Runtime, index: SearchIndex) -> HandlerRegistry:
     catalog = store.CatalogStore(runtime.db)
 
-    def products_changed() -> None:
-        runtime.events_written()
-        index.invalidate()
-
-    def bound(
-        use_case: Callable[..., Awaitable[None]],
-        notify: Callable[[], None] = runtime.events_written,
-    ) -> Handler:
+    def bound(use_case: Callable[..., Awaitable[None]], **extra: Any) -> Handler:
         # each use case takes the contract it is registered for below
-        return cast(Handler, partial(use_case, store=catalog, notify=notify))
+        return cast(Handler, partial(use_case, store=catalog, **extra))
 
     # license changes change what is visible: this process's searches wait for
     # them; stock moves only refresh the index in the background (<= 1 s)
-    license_change = bound(handlers.apply_license_change, products_changed)
+    license_change = bound(handlers.apply_license_change, on_products_changed=index.invalidate)
     return {
         OrderPlaced: [bound(reservations.reserve_stock)],
         OrderCancelled: [bound(reservations.release_stock)],

@@ -494,7 +494,7 @@ async def apply_license_change(
     meta: EventMeta,
     *,
     store: CatalogStore,
-    notify: Callable[[], None] = lambda: None,
+    on_products_changed: Callable[[], None] = lambda: None,
     now: Clock = utcnow,
 ) -> None:
     """Keep the license replica, then bring its products in line with it.
@@ -520,4 +520,4 @@ async def apply_license_change(
             await _change_product(
                 store, product.id, lambda p: p.license_lapsed(license.status, now())
             )
-    notify()
+    on_products_changed()

@@ -6,7 +6,7 @@ consumer; each order's outcome is one inserted record, so the first decision
 holds (see catalog.ledger for why the store forces this shape).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from catalog.domain import Line, LineRejection, RejectionReason, check_lines, merge_lines
 from catalog.ledger import Move, Outcome
@@ -33,7 +33,6 @@ async def reserve_stock(
     _meta: EventMeta,
     *,
     store: CatalogStore,
-    notify: Callable[[], None] = lambda: None,
 ) -> None:
     """All lines or none, never oversold.
 
@@ -43,7 +42,6 @@ async def reserve_stock(
     finds the order rejected gives back every hold the ledger shows for it."""
     lines = merge_lines((line.product_id, line.quantity) for line in event.lines)
     await _reserve(store, event.order_id, lines)
-    notify()
 
 
 async def _reserve(store: CatalogStore, order_id: str, lines: Sequence[Line]) -> Outcome:
@@ -117,7 +115,6 @@ async def release_stock(
     _meta: EventMeta,
     *,
     store: CatalogStore,
-    notify: Callable[[], None] = lambda: None,
 ) -> None:
     """Give back every line of a reserved order, once."""
     order_id = event.order_id
@@ -141,7 +138,6 @@ async def release_stock(
             ),
             event_id=f"{order_id}:stock.released",
         )
-    notify()
 
 
 async def restock_refund(
@@ -149,7 +145,6 @@ async def restock_refund(
     _meta: EventMeta,
     *,
     store: CatalogStore,
-    notify: Callable[[], None] = lambda: None,
 ) -> None:
     """Refunded goods that came back go on the shelf again, once per refund,
     only for products this order reserved and not after a release."""
@@ -183,4 +178,3 @@ async def restock_refund(
             ),
             event_id=f"{event.refund_id}:stock.released",
         )
-    notify()

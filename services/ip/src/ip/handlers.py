@@ -51,17 +51,16 @@ def build_services(
     store: Store,
     *,
     donor_share_bps: int,
-    notify: Callable[[], None],
     clock: Clock = _utc_now,
     close_grace_s: float = 2.0,
 ) -> Services:
-    ledger = Ledger(store, notify=notify)
+    ledger = Ledger(store)
     return Services(
         store=store,
-        rights=Rights(store, donor_share_bps=donor_share_bps, notify=notify),
-        licensing=Licensing(store, ledger, notify=notify),
+        rights=Rights(store, donor_share_bps=donor_share_bps),
+        licensing=Licensing(store, ledger),
         ledger=ledger,
-        statements=Statements(store, ledger, notify=notify, close_grace_s=close_grace_s),
+        statements=Statements(store, ledger, close_grace_s=close_grace_s),
         clock=clock,
     )
 
@@ -75,7 +74,6 @@ def services_of(runtime: Runtime) -> Services:
     built = build_services(
         Store(runtime.db),
         donor_share_bps=int(getattr(settings, "donor_share_bps", 3000)),
-        notify=runtime.events_written,
         close_grace_s=float(getattr(settings, "close_grace_s", 2.0)),
     )
     setattr(runtime, "_ip_services", built)  # noqa: B010

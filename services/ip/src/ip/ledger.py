@@ -44,7 +44,7 @@ month end, which makes this practically empty, but it is not impossible.
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,9 +109,8 @@ def _splits(entries: tuple[Entry, ...]) -> list[RoyaltySplit]:
 
 
 class Ledger:
-    def __init__(self, store: Store, *, notify: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._notify = notify
 
     # --- who gets what ----------------------------------------------------------
 
@@ -233,8 +232,6 @@ class Ledger:
         """True when done (inserted now or before); False to recompute and retry."""
         outbox = [outbox_entry(event, source="ip", event_id=posting.posting_id)]
         result = await self._store.insert_posting(posting, outbox)
-        if result is InsertResult.INSERTED:
-            self._notify()
         if result is InsertResult.CHAIN_TAKEN:
             await asyncio.sleep(random.uniform(0, 0.02))  # let the winner's rivals spread out
             return False
@@ -468,6 +465,5 @@ class Ledger:
             outbox = [outbox_entry(recorded, source="ip", event_id=posting_id)]
             result = await store.insert_posting(posting, outbox)
             if result is InsertResult.INSERTED:
-                self._notify()
                 return posting, True
         raise Contention(f"payouts of {holder.holder_id} stayed contended")

@@ -13,7 +13,7 @@ applications cannot both pass the check; the loser gets 409 (retry).
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,12 +56,9 @@ def _validated(scope: LicenseScope, terms: RoyaltyTerms) -> None:
 
 
 class Licensing:
-    def __init__(
-        self, store: Store, ledger: Ledger, *, notify: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, store: Store, ledger: Ledger) -> None:
         self._store = store
         self._ledger = ledger
-        self._notify = notify or (lambda: None)
 
     async def _check_exclusivity(self, scope: LicenseScope) -> None:
         live = await self._store.live_licenses_on(sorted(scope.asset_ids))
@@ -227,8 +224,6 @@ class Licensing:
         )
         if not moved:
             raise StateConflict(f"license {lic.license_id} changed meanwhile; retry")
-        if events:
-            self._notify()
 
     async def expire_due(self, now: datetime) -> int:
         """Expire every live license whose term has ended; returns how many."""

@@ -8,7 +8,6 @@ a museum sees its own (and the holders registered under it); operators all.
 """
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -73,12 +72,9 @@ class NewRegistration:
 
 
 class Rights:
-    def __init__(
-        self, store: Store, *, donor_share_bps: int, notify: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, store: Store, *, donor_share_bps: int) -> None:
         self._store = store
         self._donor_share_bps = donor_share_bps
-        self._notify = notify or (lambda: None)
 
     # --- events from catalog --------------------------------------------------
 
@@ -117,8 +113,7 @@ class Rights:
             shares=_shares_out(shares),
         )
         outbox = [outbox_entry(opened, source="ip", event_id=f"{meta.id}:asset")]
-        if await self._store.insert_asset(asset, outbox):
-            self._notify()
+        await self._store.insert_asset(asset, outbox)
 
     # --- holders ----------------------------------------------------------------
 
@@ -197,7 +192,6 @@ class Rights:
             asset_id=asset.asset_id, relic_id=None, museum_id=owner, shares=_shares_out(shares)
         )
         await self._store.insert_asset(asset, [outbox_entry(opened, source="ip")])
-        self._notify()
         return asset
 
     async def change_ownership(
@@ -230,7 +224,6 @@ class Rights:
         )
         if not changed_now:
             raise StateConflict(f"asset {asset_id} changed meanwhile; retry")
-        self._notify()
         return await self.asset(principal, asset_id)
 
     # --- registrations ------------------------------------------------------------

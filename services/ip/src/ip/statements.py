@@ -19,7 +19,6 @@ and closing equals minus the holder account's sum over all postings <= P.
 import asyncio
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,12 +61,10 @@ class Statements:
         store: Store,
         ledger: Ledger,
         *,
-        notify: Callable[[], None] | None = None,
         close_grace_s: float = 2.0,
     ) -> None:
         self._store = store
         self._ledger = ledger
-        self._notify = notify or (lambda: None)
         self._close_grace_s = close_grace_s
 
     async def close_period(self, period: str, *, now: datetime) -> list[StatementRecord]:
@@ -151,7 +148,6 @@ class Statements:
                 events.append(_issued(record, part, lic))
         if not await self._store.insert_statement(record, events):
             return await self._store.statement(statement_id) or record
-        self._notify()
         return record
 
     async def get(self, principal: Principal, statement_id: str) -> StatementRecord:

@@ -46,7 +46,6 @@ class _Wiring:
                 provider=self.provider,
                 payment_window=timedelta(seconds=self.settings.payment_window_seconds),
                 provider_timeout=self.settings.payment_provider_timeout_seconds,
-                events_written=runtime.events_written,
             )
         return self.context
 

@@ -139,7 +139,6 @@ def make_ctx(*products: Product) -> tuple[Context, FakeOrders, SandboxProvider, 
         provider=provider,
         payment_window=timedelta(minutes=15),
         provider_timeout=0.05,
-        events_written=lambda: None,
         clock=clock,
     )
     return ctx, orders, provider, clock

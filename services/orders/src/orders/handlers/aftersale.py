@@ -129,7 +129,5 @@ async def expire_due_orders(*, ctx: Context, batch: int = 100) -> int:
             if await ctx.orders.save(order):
                 expired += 1
                 progressed += 1
-        if progressed:
-            ctx.events_written()
         if len(due) < batch or progressed == 0:
             return expired

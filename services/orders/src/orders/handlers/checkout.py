@@ -162,7 +162,6 @@ async def place_order(*, ctx: Context, viewer: Viewer, command: PlaceOrder) -> t
         if earlier is None:
             raise ConcurrentUpdate("idempotency key") from None
         return _replay(earlier, scoped_key, command), False
-    ctx.events_written()
     if cart is not None:
         cart.order_id = order.order_id
         cart.updated_at = ctx.clock()

@@ -60,7 +60,6 @@ class Context:
     provider: PaymentProvider
     payment_window: timedelta
     provider_timeout: float
-    events_written: Callable[[], None]
     clock: Clock = utcnow
 
 
@@ -84,10 +83,7 @@ async def change_order(
         if order is None:
             raise OrderNotFound(order_id)
         result = change(order)
-        had_events = bool(order.events)
         if not order.changed or await ctx.orders.save(order):
-            if had_events:
-                ctx.events_written()
             return order, result
     raise ConcurrentUpdate(f"order {order_id}")
 

@@ -102,10 +102,7 @@ async def settle_payment(*, ctx: Context, body: bytes, signature: str | None) ->
                 amount_fen=event.amount_fen,
                 idempotency_key=f"reverse:{event.payment_id}",
             )
-        had_events = bool(order.events)
         if not order.changed or await ctx.orders.save(order):
-            if had_events:
-                ctx.events_written()
             log.info(
                 "payment %s: %s", event.payment_id, outcome, extra={"order_id": order.order_id}
             )

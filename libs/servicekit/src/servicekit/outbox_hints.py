@@ -1,0 +1,92 @@
+"""Which documents just got outbox events, learnt from the writes themselves.
+
+A PyMongo command listener on the service's client: when an insert, update
+or findAndModify that adds `_outbox` entries succeeds, it notes the
+document's `_id` for the relay, which then publishes exactly that document
+instead of scanning every outbox collection for pending events (FerretDB
+1.24 answers such a scan by reading the whole collection, so its cost grew
+with every order ever placed). A write whose filter does not name one `_id`
+asks for a full scan instead, so no event is left waiting for the next
+periodic sweep.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pymongo import monitoring
+
+from servicekit.outbox import OUTBOX
+
+__all__ = ["DocumentKey", "OutboxHints"]
+
+DocumentKey = tuple[str, str, Any]  # database, collection, _id
+_WRITES = {"insert", "update", "findAndModify", "findandmodify"}
+
+
+class OutboxHints(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self._in_flight: dict[tuple[Any, int], tuple[list[DocumentKey], bool]] = {}
+        self._pending: set[DocumentKey] = set()
+        self.scan_requested = False
+        self.on_hint: Callable[[], None] = lambda: None  # set by the relay
+
+    def take(self) -> set[DocumentKey]:
+        """The documents noted since the last call."""
+        taken, self._pending = self._pending, set()
+        return taken
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in _WRITES:
+            return
+        collection = str(event.command.get(event.command_name))
+        keys: list[DocumentKey] = []
+        unknown = False
+        for target, update in _event_writes(event.command_name, event.command):
+            if not _adds_events(update):
+                continue
+            if isinstance(target, Mapping) and _is_scalar(target.get("_id")):
+                keys.append((event.database_name, collection, target["_id"]))
+            else:
+                unknown = True
+        if keys or unknown:
+            self._in_flight[(event.connection_id, event.request_id)] = (keys, unknown)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._settle(event)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._settle(event)  # a failed write may still have written (a timeout): look anyway
+
+    def _settle(
+        self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent
+    ) -> None:
+        noted = self._in_flight.pop((event.connection_id, event.request_id), None)
+        if noted is None:
+            return
+        keys, unknown = noted
+        self._pending.update(keys)
+        self.scan_requested = self.scan_requested or unknown
+        self.on_hint()
+
+
+def _event_writes(name: str, command: Mapping[str, Any]) -> Iterable[tuple[Any, Any]]:
+    """(the document or filter, the update) of each write in a command."""
+    if name == "insert":
+        return ((doc, doc) for doc in command.get("documents", ()))
+    if name == "update":
+        return ((u.get("q"), u.get("u")) for u in command.get("updates", ()))
+    return [(command.get("query"), command.get("update"))]
+
+
+def _adds_events(update: Any) -> bool:
+    if not isinstance(update, Mapping):
+        return False  # an aggregation-pipeline update: none of ours
+    if OUTBOX in update:  # an inserted or replacing document
+        return bool(update[OUTBOX])
+    return any(
+        isinstance(update.get(op), Mapping) and OUTBOX in update[op] for op in ("$push", "$set")
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, Mapping | list)
