@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
-from drain import bare_read, committed, end_offsets, measure_drain, partitions
+from drain import bare_read, committed, end_offsets, measure_drain, partitions, store_profile
 from processes import Platform
 
 __all__ = ["run"]
@@ -120,7 +120,9 @@ async def _drain(platform: Platform, service: str, topics: list[str]) -> dict[st
     ratio = measured["per_s"] / bare["per_s"] if measured["per_s"] and bare["per_s"] else None
     row = {"service": service, "topics": topics, "consumer": measured, "bare_read": bare}
     row["vs_bare"] = round(ratio, 5) if ratio else None
+    row["store"] = await store_profile(platform.url(service), measured["events"])
     print(f"  {service}: {measured} vs bare {bare}", flush=True)
+    print(f"    store: {row['store']}", flush=True)
     return row
 
 

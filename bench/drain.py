@@ -22,7 +22,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
-__all__ = ["bare_read", "committed", "end_offsets", "measure_drain", "partitions"]
+__all__ = [
+    "bare_read",
+    "committed",
+    "end_offsets",
+    "measure_drain",
+    "partitions",
+    "store_profile",
+]
 
 Offsets = dict[TopicPartition, int]
 POLL_SECONDS = 0.1
@@ -147,6 +154,42 @@ async def _any_handled(http: httpx.AsyncClient, urls: list[str]) -> bool:
             if line.startswith("events_consumed_total{") and float(line.rsplit(" ", 1)[1]) > 0:
                 return True
     return False
+
+
+async def store_profile(url: str, events: int, top: int = 8) -> dict[str, Any]:
+    """Where a service's time went, from its /metrics since it started:
+    store round trips (`store_command_duration_seconds`) per handled event,
+    by command and collection, busiest first. Includes its start-up and its
+    outbox relay's polling, so it is an upper bound per event."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    for line in text.splitlines():
+        for suffix, field in (("_count{", "count"), ("_sum{", "seconds")):
+            prefix = f"store_command_duration_seconds{suffix}"
+            if line.startswith(prefix):
+                labels = dict(
+                    pair.split("=", 1) for pair in line[len(prefix) : line.index("}")].split(",")
+                )
+                key = (labels["command"].strip('"'), labels["collection"].strip('"'))
+                rows.setdefault(key, {})[field] = float(line.rsplit(" ", 1)[1])
+    total_count = sum(r.get("count", 0) for r in rows.values())
+    total_seconds = sum(r.get("seconds", 0) for r in rows.values())
+    busiest = sorted(rows.items(), key=lambda kv: -kv[1].get("seconds", 0))[:top]
+    per = max(events, 1)
+    return {
+        "round_trips_per_event": round(total_count / per, 1),
+        "store_ms_per_event": round(1000 * total_seconds / per, 1),
+        "busiest": [
+            {
+                "command": command,
+                "collection": collection,
+                "per_event": round(r.get("count", 0) / per, 2),
+                "mean_ms": round(1000 * r.get("seconds", 0) / max(r.get("count", 0), 1), 1),
+            }
+            for (command, collection), r in busiest
+        ],
+    }
 
 
 def _rate(events: int, seconds: float) -> float | None:

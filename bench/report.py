@@ -76,8 +76,11 @@ def _fmt(value: Any, unit: str = "") -> str:
 
 
 def _share(ratio: float | None) -> str:
-    """A ratio as a percentage with two significant digits (0.0012 -> 0.12 %)."""
-    return "n/a" if ratio is None else f"{ratio * 100:.2g} %"
+    """A ratio as a percentage: 0.0012 -> 0.12 %, 0.853 -> 85 %, 1.0 -> 100 %."""
+    if ratio is None:
+        return "n/a"
+    percent = ratio * 100
+    return f"{percent:.0f} %" if percent >= 10 else f"{percent:.2g} %"
 
 
 def _vs_bare(row: dict[str, Any]) -> float | None:
@@ -170,13 +173,14 @@ def _lines(r: dict[str, Any]) -> list[str]:
         if "scaling" in r:
             one = r["scaling"]["rows"][0]
             rows.append({"service": "analytics (projector, fresh)", "topics": ["all projected"]})
-            rows[-1] |= {k: one[k] for k in ("consumer", "bare_read", "vs_bare")}
+            rows[-1] |= {k: one[k] for k in ("consumer", "bare_read", "vs_bare", "store")}
         for row in rows:
             out.append(
                 f"| {row['service']} | {', '.join(row['topics'])} | "
                 f"{row['consumer']['events']} | {_fmt(row['consumer']['per_s'])} | "
                 f"{_fmt(row['bare_read']['per_s'])} | {_share(_vs_bare(row))} |"
             )
+        out += _store_profile(rows)
     if "scaling" in r:
         s = r["scaling"]
         out += [
@@ -207,6 +211,32 @@ def _lines(r: dict[str, Any]) -> list[str]:
         out.append(
             f"| **whole stack** (4 services, Kafka, FerretDB) | **{_fmt(mem['stack_idle_mb'])}** "
             f"| **{_fmt(mem['stack_load_peak_mb'])}** |"
+        )
+    return out
+
+
+def _store_profile(rows: list[dict[str, Any]]) -> list[str]:
+    """Where each consumer's time went: store round trips per event."""
+    out = [
+        "",
+        "Where the time goes: store round trips per handled event, from each service's "
+        "`store_command_duration_seconds` over the drain (start-up and the relay's sweeps "
+        "included, so an upper bound). Mean ms includes waiting for the store's write lock.",
+        "",
+        "| consumer | round trips / event | store ms / event | busiest: per event × mean ms |",
+        "|---|---:|---:|---|",
+    ]
+    for row in rows:
+        store = row.get("store")
+        if not store:
+            continue
+        busiest = ", ".join(
+            f"{b['command']} {b['collection'] or '-'} {_fmt(b['per_event'])} × {_fmt(b['mean_ms'])}"
+            for b in store["busiest"][:4]
+        )
+        out.append(
+            f"| {row['service']} | {_fmt(store['round_trips_per_event'])} | "
+            f"{_fmt(store['store_ms_per_event'])} | {busiest} |"
         )
     return out
 

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from drain import bare_read, end_offsets, measure_drain, partitions
+from drain import bare_read, end_offsets, measure_drain, partitions, store_profile
 from processes import Platform
 
 from analytics.projector import PROJECTED_TOPICS, group_for
@@ -42,6 +42,7 @@ async def _fresh(platform: Platform, instances: int, bare: dict[str, Any]) -> di
             launch,
             [platform.url_for(key) for key in keys],
         )
+        store = await store_profile(platform.url(keys[0]), measured["events"] // instances)
     finally:
         for key in keys:
             platform.stop(key)
@@ -52,6 +53,7 @@ async def _fresh(platform: Platform, instances: int, bare: dict[str, Any]) -> di
         "consumer": measured,
         "bare_read": bare,
         "vs_bare": round(ratio, 5) if ratio else None,
+        "store": store,
     }
 
 
