@@ -380,9 +380,11 @@ async def search_products(
     "/products/{product_id}", response_model=ProductRead, tags=["products"], responses=_ERRORS
 )
 async def get_product(
-    request: Request, product_id: str, store: Store, actor: OptionalPrincipal
+    request: Request, product_id: str, store: Store, index: Index, actor: OptionalPrincipal
 ) -> Response:
-    product = await handlers.visible_product(store=store, actor=actor, product_id=product_id)
+    product = await handlers.visible_product(
+        store=store, index=index, actor=actor, product_id=product_id
+    )
     cache = PUBLIC_ITEM if product.status != "draft" else "private, no-cache"
     return _cached(request, ProductRead.of(product), cache)
 

@@ -322,9 +322,16 @@ def _can_see_drafts(actor: Principal | None, product: Product) -> bool:
 
 
 async def visible_product(
-    *, store: CatalogStore, actor: Principal | None, product_id: str
+    *, store: CatalogStore, index: SearchIndex, actor: Principal | None, product_id: str
 ) -> Product:
-    """Active and retired products are public; drafts only to their licensee."""
+    """Active and retired products are public; drafts only to their licensee.
+
+    A public product comes from the search index, like a search result (as
+    fresh, with no store round trip); a draft or an unknown id from the store."""
+    await index.fresh(store.index_entries)
+    entry = index.entries.get(product_id)
+    if entry is not None and entry.product is not None and entry.product.status != "draft":
+        return dataclasses.replace(entry.product, stock=index.stock.get(product_id, 0))
     product = await store.product(product_id)
     if product is None or (product.status == "draft" and not _can_see_drafts(actor, product)):
         raise ProductNotFound(product_id)

@@ -5,8 +5,8 @@ not a primary-key lookup by scanning and decoding the whole collection
 (~250 ms for 550 products on the dev machine), one at a time, so searching
 in the store itself served about 1 request/s at concurrency 32. Here the
 products (and their shown stock) live in memory and a query is answered
-from them without touching the store; GET /products/{id} still reads the
-store. Memory grows with the catalog (~2 KB a product).
+from them without touching the store, and so is GET /products/{id} for a
+public product. Memory grows with the catalog (~2 KB a product).
 
 Freshness: the index reloads what changed since its last refresh (by
 `updated_at`, with a generous margin for clock skew and slow writes), in the
