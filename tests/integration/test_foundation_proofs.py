@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from servicekit.envelope import Envelope, encode
 from servicekit.idempotency import apply_once
 from servicekit.outbox import OUTBOX, outbox_entry, push_events
 from servicekit.outbox_hints import OutboxHints
-from servicekit.relay import OutboxRelay
+from servicekit.relay import LEASE, OutboxRelay
 from tests.conftest import Infra
 from tests.integration.kafka_helpers import (
     PARTITIONS,
@@ -125,6 +126,53 @@ async def test_outbox_writes_during_a_broker_outage_arrive_exactly_once_in_order
         seqs[body["aggregate"]].append(body["seq"])
     assert len({dict(r.headers)["ce_id"] for r in records}) == 100
     assert seqs == {f"agg-{a}": list(range(10)) for a in range(10)}
+
+
+async def test_two_relays_publish_each_event_once_in_order_and_respect_leases(
+    infra: Infra, db, topic: str
+) -> None:
+    """Two replicas sweep the same collection: each event goes out once, in
+    its aggregate's order; a lease a live replica holds is left alone, one
+    its crashed holder let lapse is taken over."""
+    Probe = probe_contract(topic)
+    aggregates = db["aggregates"]
+    now = datetime.now(UTC)
+
+    def entry(aggregate: str, seq: int) -> dict:
+        return outbox_entry(Probe(aggregate=aggregate, seq=seq), source="proof")
+
+    await aggregates.insert_one(
+        {"_id": "held", LEASE: now + timedelta(hours=1), OUTBOX: [entry("held", 0)]}
+    )
+    await aggregates.insert_one(
+        {"_id": "lapsed", LEASE: now - timedelta(minutes=1), OUTBOX: [entry("lapsed", 0)]}
+    )
+    publishers = [KafkaPublisher(infra.kafka_bootstrap, f"proof-relay-{n}") for n in range(2)]
+    relays = [
+        OutboxRelay(collections=[aggregates], publisher=p, sweep_interval=0.05) for p in publishers
+    ]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        for seq in range(5):
+            for a in range(10):
+                await aggregates.update_one(
+                    {"_id": f"agg-{a}"}, push_events({}, [entry(f"agg-{a}", seq)]), upsert=True
+                )
+        records = await read_all(infra.kafka_bootstrap, topic, expected=51, timeout=60)
+        await asyncio.sleep(1)  # time for any duplicate to show
+        records = await read_all(infra.kafka_bootstrap, topic, expected=52, timeout=2)
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+        for p in publishers:
+            await p.stop()
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        body = json.loads(record.value)
+        seqs[body["aggregate"]].append(body["seq"])
+    assert seqs == {"lapsed": [0], **{f"agg-{a}": list(range(5)) for a in range(10)}}
+    assert (await aggregates.find_one({"_id": "held"}))[OUTBOX]  # still waiting for its holder
 
 
 async def test_the_relay_publishes_what_its_own_client_writes_without_waiting_for_a_sweep(

@@ -4,14 +4,15 @@ Which documents to relay: with `hints` (servicekit.outbox_hints, on the
 service's own client), the ones its writes just gave events, at once; and
 every `sweep_interval`, a scan of every outbox collection for any pending
 event (a crashed replica's, a write the hints could not name). Without
-hints, only the sweep. Each document is relayed alone: lease it, read it by
-`_id`, publish its events in order, pull exactly those events out, release
-the lease. Every write goes by `_id`.
+hints, only the sweep. Each document is relayed alone, in two writes by
+`_id`: lease it and read it (one `findAndModify`), publish its events in
+order, then pull exactly those events out and release the lease (one update).
 
-Scaled-out replicas share the work safely: a lease is a document in
-`_outbox_leases` (`<collection>:<id>`, inserted once, taken over only once
-expired), so one aggregate's events go out in order from one replica at a
-time while different aggregates go out in parallel. A crash after publishing
+Scaled-out replicas share the work safely: the lease is a field of the
+document (`_outbox_lease`, until when), taken only when absent or expired, so
+one aggregate's events go out in order from one replica at a time while
+different aggregates go out in parallel. A document that gets events while
+it is being relayed is hinted again, so the next round takes those. A crash after publishing
 and before the pull republishes them: delivery is at least once and consumers
 are idempotent by event id. While Kafka is down the events wait in their
 documents.
@@ -23,18 +24,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from servicekit.bus import Publisher
 from servicekit.envelope import encode
 from servicekit.outbox import OUTBOX, PENDING, envelope_of
 from servicekit.outbox_hints import OutboxHints
 
-__all__ = ["LEASES", "OutboxRelay"]
+__all__ = ["LEASE", "OutboxRelay"]
 
 log = logging.getLogger(__name__)
-LEASES = "_outbox_leases"
+LEASE = "_outbox_lease"
 Doc = dict[str, Any]
 
 
@@ -126,33 +127,25 @@ class OutboxRelay:
         return sum(results)  # type: ignore[arg-type]
 
     async def _relay(self, collection: AsyncCollection[Doc], doc_id: Any) -> int:
-        leases = collection.database[LEASES]
-        key = f"{collection.name}:{doc_id}"
+        now = datetime.now(UTC)
         async with self._slots:
-            if not await self._take_lease(leases, key):
-                return 0  # another replica is on it
+            doc = await collection.find_one_and_update(
+                # free, or its holder let it lapse (crashed)
+                {"_id": doc_id, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
+                {"$set": {LEASE: now + self._lease}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                return 0  # gone, or another replica is on it
+            entries: list[Doc] = doc.get(OUTBOX) or []
+            release: Doc = {"$unset": {LEASE: ""}}
             try:
-                doc = await collection.find_one({"_id": doc_id})
-                entries: list[Doc] = (doc or {}).get(OUTBOX) or []
                 if entries:
                     await self._publish(entries)
-                    await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: entries}})
-                return len(entries)
+                    release["$pullAll"] = {OUTBOX: entries}
             finally:
-                await leases.delete_one({"_id": key})
-
-    async def _take_lease(self, leases: AsyncCollection[Doc], key: str) -> bool:
-        now = datetime.now(UTC)
-        for _ in range(2):
-            try:
-                await leases.insert_one({"_id": key, "until": now + self._lease})
-                return True
-            except DuplicateKeyError:
-                # held: take it over only if its holder let it lapse (crashed)
-                lapsed = await leases.delete_one({"_id": key, "until": {"$lt": now}})
-                if lapsed.deleted_count == 0:
-                    return False
-        return False
+                await collection.update_one({"_id": doc_id}, release)
+            return len(entries)
 
     async def _publish(self, entries: list[Doc]) -> None:
         """Consecutive events of one topic go out as one ordered batch."""
