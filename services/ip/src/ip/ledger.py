@@ -76,6 +76,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 CASH = "platform:cash"
 MAX_CHAIN_RETRIES = 100
+# a chain position lost to a rival: its winner moves the head pointer right
+# after, so look there again a few times before reading the journal itself
+EXACT_AFTER = 3
 
 
 def holder_account(holder_id: str) -> str:
@@ -155,8 +158,8 @@ class Ledger:
             await store.record_unmatched(posting_id, "license has no assets", {"event_id": meta.id})
             return
         terms = lic.terms
-        for _ in range(MAX_CHAIN_RETRIES):
-            seq, before = await store.license_head(lic.license_id)
+        for attempt in range(MAX_CHAIN_RETRIES):
+            seq, before = await store.license_head(lic.license_id, exact=attempt >= EXACT_AFTER)
             period = posting_period(event.paid_at, await store.last_closed())
             royalty = compute_line_royalty(
                 base_rate_bps=terms.rate_bps,
@@ -255,8 +258,8 @@ class Ledger:
             log.warning("refund %s of a line never accrued: %s", event.refund_id, line.line_id)
             return
         license_id = accrual.license_id
-        for _ in range(MAX_CHAIN_RETRIES):
-            seq, before = await store.license_head(license_id)
+        for attempt in range(MAX_CHAIN_RETRIES):
+            seq, before = await store.license_head(license_id, exact=attempt >= EXACT_AFTER)
             prior = await store.reversals_of(accrual.posting_id)
             reversed_before = PostedAmounts()
             held = {

@@ -348,6 +348,10 @@ def posting_doc(p: Posting) -> Doc:
     }
 
 
+def _cumulative(cum: Doc) -> Cumulative:
+    return Cumulative(cum["units"], cum["net_sales_fen"], cum["recouped_fen"])
+
+
 def _posting(d: Doc) -> Posting:
     cum = d.get("cum_after")
     return Posting(
@@ -466,6 +470,7 @@ class Store:
         self.registrations: AsyncCollection[Doc] = db.registrations
         self.licenses: AsyncCollection[Doc] = db.licenses
         self.journal: AsyncCollection[Doc] = db.journal
+        self.heads: AsyncCollection[Doc] = db.license_heads  # license -> its chain's head
         self.statements: AsyncCollection[Doc] = db.statements
         self.periods: AsyncCollection[Doc] = db.periods
         self.unmatched: AsyncCollection[Doc] = db.unmatched
@@ -692,24 +697,45 @@ class Store:
             if await self.journal.find_one({"source_key": posting.source_key}) is not None:
                 return InsertResult.EXISTS
             return InsertResult.CHAIN_TAKEN
+        if posting.license_id and posting.license_seq:
+            await self._advance_head(posting.license_id, posting.license_seq, doc["cum_after"])
         return InsertResult.INSERTED
 
     async def posting(self, posting_id: str) -> Posting | None:
         doc = await self.journal.find_one({"_id": posting_id})
         return _posting(doc) if doc else None
 
-    async def license_head(self, license_id: str) -> tuple[int, Cumulative]:
-        """The last position in a license's chain and the cumulative state after it."""
+    async def license_head(self, license_id: str, *, exact: bool = False) -> tuple[int, Cumulative]:
+        """A position in a license's chain and the cumulative state after it:
+        the last one when `exact` (read from the journal, which FerretDB
+        answers by reading the whole collection), else the head pointer (one
+        lookup by _id). The pointer is written after each posting, not with
+        it, so it may lag: a posting built on it then collides on the chain's
+        unique key, and the caller retries with `exact`."""
+        if not exact:
+            head = await self.heads.find_one({"_id": license_id})
+            if head is not None:
+                return head["seq"], _cumulative(head["cum_after"])
         doc = await self.journal.find_one(
             {"license_id": license_id, "license_seq": {"$gt": 0}},
             sort=[("license_seq", DESCENDING)],
         )
         if doc is None:
             return 0, Cumulative()
-        cum = doc["cum_after"]
-        return doc["license_seq"], Cumulative(
-            cum["units"], cum["net_sales_fen"], cum["recouped_fen"]
+        await self._advance_head(license_id, doc["license_seq"], doc["cum_after"])
+        return doc["license_seq"], _cumulative(doc["cum_after"])
+
+    async def _advance_head(self, license_id: str, seq: int, cum_after: Doc) -> None:
+        """Move the head pointer forward to `seq`, never back (one conditional
+        write, atomic on MongoDB and behind the local FerretDB's write proxy)."""
+        moved = await self.heads.update_one(
+            {"_id": license_id, "seq": {"$lt": seq}}, {"$set": {"seq": seq, "cum_after": cum_after}}
         )
+        if moved.matched_count == 0:
+            try:
+                await self.heads.insert_one({"_id": license_id, "seq": seq, "cum_after": cum_after})
+            except DuplicateKeyError:
+                pass  # it points at a later position already
 
     async def reversals_of(self, accrual_id: str) -> list[Posting]:
         return [_posting(d) async for d in self.journal.find({"accrual_id": accrual_id})]
