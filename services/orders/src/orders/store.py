@@ -12,6 +12,7 @@ deploy/local/ferretdb), so the rev check is exact everywhere.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -332,8 +333,11 @@ class ProductStore:
         return _product_from_doc(doc) if doc else None
 
     async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
-        cursor = self._products.find({"_id": {"$in": list(set(product_ids))}})
-        return {doc["_id"]: _product_from_doc(doc) async for doc in cursor}
+        # one lookup by _id each: FerretDB answers an `$in` by reading the
+        # whole collection, and every checkout asks
+        ids = list(set(product_ids))
+        docs = await asyncio.gather(*(self._products.find_one({"_id": p}) for p in ids))
+        return {doc["_id"]: _product_from_doc(doc) for doc in docs if doc}
 
 
 # --- carts ------------------------------------------------------------------------------
