@@ -206,6 +206,7 @@ async def run(
             trail.scheduled = scheduled
             auth = {"Authorization": f"Bearer {tourist_tokens[i % len(tourist_tokens)]}"}
             product = trail.probe or hot_ids[i % len(hot_ids)]
+            stage = "POST /orders"
             try:
                 placed = await shop.post(
                     "/orders",
@@ -217,6 +218,7 @@ async def run(
                     trail.error = f"POST /orders {placed.status_code}"
                     return
                 order_id = trail.order_id = placed.json()["order_id"]
+                stage = "confirmation"
                 outcome = await tail.wait(order_id, "confirmed", "rejected")
                 trail.placed_at = _epoch(tail.events[order_id]["placed"]["placed_at"])
                 if outcome == "rejected":
@@ -225,6 +227,7 @@ async def run(
                 confirmed = tail.events[order_id]["confirmed"]
                 trail.confirmed_at = _epoch(confirmed["confirmed_at"])
                 trail.confirmed_seen = confirmed["_seen"]
+                stage = "POST payments"
                 paid = await shop.post(
                     f"/orders/{order_id}/payments",
                     json={"card_token": "tok_sandbox_approve"},
@@ -233,10 +236,13 @@ async def run(
                 if paid.status_code != 201:
                     trail.error = f"POST payments {paid.status_code}"
                     return
+                stage = "payment"
                 await tail.wait(order_id, "paid")
                 trail.paid_at = _epoch(tail.events[order_id]["paid"]["paid_at"])
-            except (httpx.HTTPError, TimeoutError, KeyError) as exc:
-                trail.error = repr(exc)[:200]
+            except (httpx.HTTPError, KeyError) as exc:
+                trail.error = f"{stage}: {type(exc).__name__}"
+            except TimeoutError:
+                trail.error = f"{stage}: none within {SETTLE_SECONDS:g} s"
 
         window = await open_loop(rate, seconds, tourist)
         stop.set()

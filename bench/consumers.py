@@ -22,7 +22,15 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
-from drain import bare_read, committed, end_offsets, measure_drain, partitions, store_profile
+from drain import (
+    bare_read,
+    committed,
+    end_offsets,
+    measure_drain,
+    outbox_flushed,
+    partitions,
+    store_profile,
+)
 from processes import Platform
 
 __all__ = ["run"]
@@ -133,9 +141,12 @@ async def run(
     for service in ("catalog", "ip", "analytics"):
         platform.stop(service)
     orders_url = platform.url("orders")
+    mongodb_url = platform.stack.mongodb_url
     placed = await _place(orders_url, tokens, hot_ids, n)
+    await outbox_flushed(mongodb_url, "orders")  # every order.placed on Kafka
     platform.stop("orders")
     rows = [await _drain(platform, "catalog", ["orders.orders"])]
+    await outbox_flushed(mongodb_url, "catalog")  # every stock.reserved on Kafka
     rows.append(await _drain(platform, "orders", ["catalog.stock"]))
     before_pay = await end_offsets(bootstrap, partitions(["orders.orders"]))
     accepted = await _pay(platform.url("orders"), placed)

@@ -21,12 +21,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from pymongo import AsyncMongoClient
 
 __all__ = [
     "bare_read",
     "committed",
     "end_offsets",
     "measure_drain",
+    "outbox_flushed",
     "partitions",
     "store_profile",
 ]
@@ -154,6 +156,26 @@ async def _any_handled(http: httpx.AsyncClient, urls: list[str]) -> bool:
             if line.startswith("events_consumed_total{") and float(line.rsplit(" ", 1)[1]) > 0:
                 return True
     return False
+
+
+async def outbox_flushed(mongodb_url: str, database: str, timeout: float = 900) -> None:
+    """Wait until no document of `database` holds an unpublished event: a
+    backlog measured from Kafka's end offsets must be all there."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    db = client[database]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            pending = 0
+            for name in await db.list_collection_names():
+                pending += await db[name].count_documents({"_outbox.0": {"$exists": True}})
+            if pending == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{database}: {pending} documents still to publish")
+            await asyncio.sleep(1)
+    finally:
+        await client.close()
 
 
 async def store_profile(url: str, events: int, top: int = 8) -> dict[str, Any]:

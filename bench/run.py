@@ -1,15 +1,16 @@
 """`make bench`: the platform measured, each figure next to its baseline.
 
-    .venv/bin/python bench/run.py            # full size (not yet run: see below)
+    .venv/bin/python bench/run.py            # full size (about 30 minutes)
     BENCH_QUICK=1 .venv/bin/python bench/run.py   # reduced sizes: proves it works
 
 Starts the `bench` local stack (Kafka + FerretDB, wiped first) and the four
 services plus the baseline app as uvicorn processes, loads data through the
-public APIs (data.py), then measures, in this order: idle memory, storefront
-reads (storefront.py), checkout (checkout.py), consumer throughput
-(consumers.py), analytics scaling (scaling.py), memory under load (memory.py,
-sampled throughout). Writes bench/results/bench-<time>.json and .png and
-updates docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
+public APIs (data.py), then measures, in this order: idle memory, the
+store's own round trips (store_ops.py), storefront reads (storefront.py),
+checkout below saturation and at the target rate (checkout.py), consumer
+throughput (consumers.py), analytics scaling (scaling.py), memory under load
+(memory.py, sampled throughout). Writes bench/results/bench-<time>.json and
+.png and updates docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
 
 Environment: BENCH_QUICK=1 reduced sizes; BENCH_USE_RUNNING=1 keeps the
 `bench` stack's Kafka and FerretDB (and data) from an earlier run instead of
@@ -17,9 +18,9 @@ wiping them, and leaves them running (the services are always the harness's
 own processes: it stops, starts and weighs them); BENCH_KEEP=1 leaves the
 stack running. Nothing here is asserted by the test suite.
 
-A full-size run's length is set by how fast the platform works off its
-backlogs (each drain gives up after 15 minutes); only quick runs have been
-made so far.
+A full-size run takes about half an hour on a 2-core machine: its length is
+set by how fast the platform works off its backlogs (each drain gives up
+after 15 minutes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import checkout  # noqa: E402
 import consumers  # noqa: E402
 import scaling  # noqa: E402
+import store_ops  # noqa: E402
 import storefront  # noqa: E402
 from data import load  # noqa: E402
 from memory import Sampler, summary  # noqa: E402
@@ -57,9 +60,11 @@ SIZES: dict[str, Any] = (
         "probes": 10,
         "read_seconds": 3.0,
         "rate": 5.0,
+        "rate_below": 2.0,
         "checkout_seconds": 8.0,
         "backlog_orders": 40,
         "settle_seconds": 5.0,
+        "store_documents": 500,
     }
     if QUICK
     else {
@@ -69,9 +74,11 @@ SIZES: dict[str, Any] = (
         "probes": 100,
         "read_seconds": 15.0,
         "rate": 100.0,
+        "rate_below": 10.0,  # what this machine sustains: latencies without a queue
         "checkout_seconds": 30.0,
         "backlog_orders": 1000,
         "settle_seconds": 15.0,
+        "store_documents": 2000,
     }
 )
 
@@ -107,6 +114,11 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
         "the public APIs"
     )
     tourists = [data.tokens.tourist(f"bench-tourist-{n:02d}") for n in range(20)]
+    await _phase(
+        results,
+        "store",
+        lambda: store_ops.run(platform.stack.mongodb_url, s["store_documents"]),
+    )
     with Sampler(platform) as sampler:
         await _phase(
             results,
@@ -118,10 +130,11 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
                 seconds=s["read_seconds"],
             ),
         )
-        await _phase(
-            results,
-            "checkout",
-            lambda: checkout.run(
+        # each phase its own probe products: a probe shows on the dashboard once
+        phases = [("checkout_below", s["rate_below"], 0), ("checkout", s["rate"], 1)]
+        for phase, rate, half in phases:
+            measure = partial(
+                checkout.run,
                 bootstrap=platform.stack.kafka_bootstrap,
                 orders_url=platform.url("orders"),
                 analytics_url=platform.url("analytics"),
@@ -130,11 +143,11 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
                 museum_token=data.tokens.museum(data.museum_id),
                 tourist_tokens=tourists,
                 hot_ids=data.hot_ids,
-                probe_ids=data.probe_ids,
-                rate=s["rate"],
+                probe_ids=data.probe_ids[half::2],
+                rate=rate,
                 seconds=s["checkout_seconds"],
-            ),
-        )
+            )
+            await _phase(results, phase, measure)
         await _phase(
             results,
             "consumers",
