@@ -134,7 +134,7 @@ def _lines(r: dict[str, Any]) -> list[str]:
                 f"{_share(row['vs_baseline'])} |"
             )
     if "checkout_below" in r:
-        out += _checkout_section(r["checkout_below"], "below saturation")
+        out += _checkout_section(r["checkout_below"], "a tenth of the target")
     if "checkout" in r:
         at_target = r["checkout"]["offered_per_s"] >= TARGET_RATE
         out += _checkout_section(r["checkout"], "the target rate" if at_target else "quick run")

@@ -7,7 +7,7 @@ Starts the `bench` local stack (Kafka + FerretDB, wiped first) and the four
 services plus the baseline app as uvicorn processes, loads data through the
 public APIs (data.py), then measures, in this order: idle memory, the
 store's own round trips (store_ops.py), storefront reads (storefront.py),
-checkout below saturation and at the target rate (checkout.py), consumer
+checkout at a tenth of the target and at the target rate (checkout.py), consumer
 throughput (consumers.py), analytics scaling (scaling.py), memory under load
 (memory.py, sampled throughout). Writes bench/results/bench-<time>.json and
 .png and updates docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
@@ -74,7 +74,7 @@ SIZES: dict[str, Any] = (
         "probes": 100,
         "read_seconds": 15.0,
         "rate": 100.0,
-        "rate_below": 10.0,  # what this machine sustains: latencies without a queue
+        "rate_below": 10.0,  # a tenth of the target
         "checkout_seconds": 30.0,
         "backlog_orders": 1000,
         "settle_seconds": 15.0,
