@@ -12,10 +12,10 @@ Scaled-out replicas share the work safely: the lease is a field of the
 document (`_outbox_lease`, until when), taken only when absent or expired, so
 one aggregate's events go out in order from one replica at a time while
 different aggregates go out in parallel. A document that gets events while
-it is being relayed is hinted again, so the next round takes those. A crash after publishing
-and before the pull republishes them: delivery is at least once and consumers
-are idempotent by event id. While Kafka is down the events wait in their
-documents.
+it is being relayed is hinted again, so the next round takes those. A crash
+after publishing and before the pull republishes them: delivery is at least
+once and consumers are idempotent by event id. While Kafka is down the events
+wait in their documents.
 """
 
 import asyncio
