@@ -23,6 +23,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
 
+from servicekit.outbox import PENDING
+
 __all__ = [
     "bare_read",
     "committed",
@@ -168,7 +170,7 @@ async def outbox_flushed(mongodb_url: str, database: str, timeout: float = 900) 
         while True:
             pending = 0
             for name in await db.list_collection_names():
-                pending += await db[name].count_documents({"_outbox.0": {"$exists": True}})
+                pending += await db[name].count_documents(PENDING)
             if pending == 0:
                 return
             if time.monotonic() > deadline:

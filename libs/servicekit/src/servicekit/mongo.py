@@ -10,12 +10,13 @@ import asyncio
 from typing import Any
 
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import PyMongoError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from servicekit.metrics import STORE_COMMANDS
 from servicekit.settings import ServiceSettings
 
-__all__ = ["connect", "ping"]
+__all__ = ["advance", "connect", "ping"]
 
 
 def connect(
@@ -64,3 +65,19 @@ async def ping(client: AsyncMongoClient[dict[str, object]], timeout: float = 1.5
     except (PyMongoError, TimeoutError):
         return False
     return True
+
+
+async def advance(
+    collection: AsyncCollection[dict[str, Any]], doc_id: str, seq: int, fields: dict[str, Any]
+) -> None:
+    """Set `fields` and `seq` on the document unless it is at `seq` or later
+    already (a pointer or read model that only moves forward): one
+    conditional write, atomic on MongoDB and behind the local FerretDB's write
+    proxy (tests/integration/test_store_atomicity.py); the first one inserts."""
+    values = {**fields, "seq": seq}
+    moved = await collection.update_one({"_id": doc_id, "seq": {"$lt": seq}}, {"$set": values})
+    if moved.matched_count == 0:
+        try:
+            await collection.insert_one({"_id": doc_id, **values})
+        except DuplicateKeyError:
+            pass  # at a later position already

@@ -27,13 +27,18 @@ class OutboxHints(monitoring.CommandListener):
     def __init__(self) -> None:
         self._in_flight: dict[tuple[Any, int], tuple[list[DocumentKey], bool]] = {}
         self._pending: set[DocumentKey] = set()
-        self.scan_requested = False
+        self._scan_requested = False
         self.on_hint: Callable[[], None] = lambda: None  # set by the relay
 
     def take(self) -> set[DocumentKey]:
         """The documents noted since the last call."""
         taken, self._pending = self._pending, set()
         return taken
+
+    def take_scan_request(self) -> bool:
+        """Whether a write since the last call named no single document."""
+        requested, self._scan_requested = self._scan_requested, False
+        return requested
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name not in _WRITES:
@@ -65,7 +70,7 @@ class OutboxHints(monitoring.CommandListener):
             return
         keys, unknown = noted
         self._pending.update(keys)
-        self.scan_requested = self.scan_requested or unknown
+        self._scan_requested = self._scan_requested or unknown
         self.on_hint()
 
 

@@ -71,7 +71,8 @@ class OutboxRelay:
         while not self._stopping:
             self._wake.clear()  # writes from here on wake the next round
             try:
-                if loop.time() >= sweep_at or self._scan_requested():
+                scan_requested = self._hints is not None and self._hints.take_scan_request()
+                if loop.time() >= sweep_at or scan_requested:
                     sweep_at = loop.time() + self._sweep_interval
                     await self.drain()
                 else:
@@ -99,12 +100,6 @@ class OutboxRelay:
             ids = [doc["_id"] async for doc in collection.find(PENDING, {"_id": 1})]
             sent += await self._relay_all([(collection, doc_id) for doc_id in ids])
         return sent
-
-    def _scan_requested(self) -> bool:
-        if self._hints is None or not self._hints.scan_requested:
-            return False
-        self._hints.scan_requested = False
-        return True
 
     async def _relay_hinted(self) -> int:
         if self._hints is None:

@@ -34,6 +34,7 @@ from pymongo.errors import DuplicateKeyError
 from catalog.domain import LineRejection, ProductState
 from catalog.errors import ConcurrentChange
 from contracts import Event
+from servicekit.mongo import advance
 from servicekit.outbox import OUTBOX, outbox_entry
 
 __all__ = ["Move", "Outcome", "OutcomeStatus", "StockLedger", "ensure_ledger_indexes"]
@@ -107,21 +108,8 @@ class StockLedger:
         return {d["_id"]: int(d["balance"]) async for d in docs}
 
     async def _project(self, product_id: str, seq: int, balance: int) -> None:
-        """Advance the read model to `seq` unless it shows a later movement
-        already: one conditional write, atomic on MongoDB and behind the local
-        FerretDB's write proxy (tests/integration/test_store_atomicity.py)."""
-        at = datetime.now(UTC)
-        result = await self.shelf.update_one(
-            {"_id": product_id, "seq": {"$lt": seq}},
-            {"$set": {"balance": balance, "seq": seq, "at": at}},
-        )
-        if result.matched_count == 0:
-            try:
-                await self.shelf.insert_one(
-                    {"_id": product_id, "balance": balance, "seq": seq, "at": at}
-                )
-            except DuplicateKeyError:
-                pass  # it shows a later movement already
+        """Advance the read model to `seq` unless it shows a later movement."""
+        await advance(self.shelf, product_id, seq, {"balance": balance, "at": datetime.now(UTC)})
 
     async def applied(self, op: str) -> bool:
         """Whether the operation moved stock. Its marker is written before the

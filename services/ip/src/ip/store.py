@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ip.domain import LicenseScope, OwnershipEntry, RoyaltyTerms, Share, StatementSection
 from ip.royalty import Cumulative, PostedAmounts, Tier
+from servicekit.mongo import advance
 from servicekit.outbox import push_events
 
 __all__ = [
@@ -378,9 +379,7 @@ def _posting(d: Doc) -> Posting:
             d["quantity"], d["net_sales_fen"], d["royalty_fen"], d["payable_fen"], d["recouped_fen"]
         ),
         license_seq=d.get("license_seq"),
-        cum_after=Cumulative(cum["units"], cum["net_sales_fen"], cum["recouped_fen"])
-        if cum
-        else None,
+        cum_after=_cumulative(cum) if cum else None,
         accrual_id=d.get("accrual_id"),
     )
 
@@ -698,7 +697,9 @@ class Store:
                 return InsertResult.EXISTS
             return InsertResult.CHAIN_TAKEN
         if posting.license_id and posting.license_seq:
-            await self._advance_head(posting.license_id, posting.license_seq, doc["cum_after"])
+            await advance(
+                self.heads, posting.license_id, posting.license_seq, {"cum_after": doc["cum_after"]}
+            )
         return InsertResult.INSERTED
 
     async def posting(self, posting_id: str) -> Posting | None:
@@ -722,20 +723,8 @@ class Store:
         )
         if doc is None:
             return 0, Cumulative()
-        await self._advance_head(license_id, doc["license_seq"], doc["cum_after"])
+        await advance(self.heads, license_id, doc["license_seq"], {"cum_after": doc["cum_after"]})
         return doc["license_seq"], _cumulative(doc["cum_after"])
-
-    async def _advance_head(self, license_id: str, seq: int, cum_after: Doc) -> None:
-        """Move the head pointer forward to `seq`, never back (one conditional
-        write, atomic on MongoDB and behind the local FerretDB's write proxy)."""
-        moved = await self.heads.update_one(
-            {"_id": license_id, "seq": {"$lt": seq}}, {"$set": {"seq": seq, "cum_after": cum_after}}
-        )
-        if moved.matched_count == 0:
-            try:
-                await self.heads.insert_one({"_id": license_id, "seq": seq, "cum_after": cum_after})
-            except DuplicateKeyError:
-                pass  # it points at a later position already
 
     async def reversals_of(self, accrual_id: str) -> list[Posting]:
         return [_posting(d) async for d in self.journal.find({"accrual_id": accrual_id})]
