@@ -30,6 +30,7 @@ class BenchData:
     museum_id: str  # the probes' museum
     hot_ids: list[str]
     probe_ids: list[str]
+    history_ids: list[str]  # ample stock, for the past orders of bench/history.py
 
     @property
     def product_ids(self) -> list[str]:
@@ -45,7 +46,9 @@ def _license(licenses: list[LicenseSpec]) -> LicenseSpec:
     return licenses[0]
 
 
-async def load(urls: Urls, *, relics: int, products: int, hot: int, probes: int) -> BenchData:
+async def load(
+    urls: Urls, *, relics: int, products: int, hot: int, probes: int, history: int = 0
+) -> BenchData:
     data = build(relic_count=relics, product_count=products)
     spec = _license(data.licenses)
     template = next(p for p in data.products if p.license == spec.key)
@@ -62,12 +65,14 @@ async def load(urls: Urls, *, relics: int, products: int, hot: int, probes: int)
 
     hot_skus = [f"BENCH-HOT-{n:03d}" for n in range(hot)]
     probe_skus = [f"BENCH-PROBE-{n:04d}" for n in range(probes)]
+    history_skus = [f"BENCH-HIST-{n:03d}" for n in range(history)]
     data.products += [product(sku, n, 5_000_000) for n, sku in enumerate(hot_skus)]
+    data.products += [product(sku, n, 5_000_000) for n, sku in enumerate(history_skus)]
     data.products += [product(sku, n, 10) for n, sku in enumerate(probe_skus)]
     tokens = Tokens()
     console = Console(file=sys.stderr) if sys.stderr.isatty() else Console(file=io.StringIO())
     result = await seed(urls, data, tokens=tokens, console=console)
-    missing = [s for s in hot_skus + probe_skus if s not in result.product_ids]
+    missing = [s for s in hot_skus + probe_skus + history_skus if s not in result.product_ids]
     if missing:
         raise RuntimeError(f"seed did not make {len(missing)} bench products: {missing[:3]}")
     return BenchData(
@@ -77,4 +82,5 @@ async def load(urls: Urls, *, relics: int, products: int, hot: int, probes: int)
         museum_id=result.museum_ids[spec.museum],
         hot_ids=[result.product_ids[s] for s in hot_skus],
         probe_ids=[result.product_ids[s] for s in probe_skus],
+        history_ids=[result.product_ids[s] for s in history_skus],
     )

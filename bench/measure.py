@@ -30,14 +30,22 @@ def percentiles(values_ms: list[float]) -> dict[str, Any]:
 
 
 async def closed_loop(
-    url: str, paths: list[str], *, concurrency: int, seconds: float, seed: int = 1
+    url: str,
+    paths: list[str],
+    *,
+    concurrency: int,
+    seconds: float,
+    seed: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`concurrency` clients, each sending its next GET when the last answered:
     req/s and latency (each request timed from when it was sent)."""
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=60, headers=headers
+    ) as client:
         await client.get(paths[0])  # warm the connection pool and the route
         stop_at = time.monotonic() + seconds
 

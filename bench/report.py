@@ -25,6 +25,8 @@ IDLE_MB = 150
 
 __all__ = ["machine", "write"]
 
+import report_grown  # noqa: E402  (beside this file, like the other bench modules)
+
 
 def machine() -> dict[str, Any]:
     def git(*args: str) -> str:
@@ -106,7 +108,7 @@ def _lines(r: dict[str, Any]) -> list[str]:
         "",
     ]
     out += ["### Targets", "", "| target | measured | |", "|---|---|---|"]
-    for row in _targets(r):
+    for row in _targets(r) + report_grown.targets(r):
         out.append(f"| {row[0]} | {row[1]} | {_verdict(row[2])} |")
     if "store" in r:
         st = r["store"]
@@ -190,7 +192,7 @@ def _lines(r: dict[str, Any]) -> list[str]:
             f"| **whole stack** (4 services, Kafka, FerretDB) | **{_fmt(mem['stack_idle_mb'])}** "
             f"| **{_fmt(mem['stack_load_peak_mb'])}** |"
         )
-    return out
+    return out + report_grown.lines(r)
 
 
 def _checkout_section(c: dict[str, Any], what: str) -> list[str]:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checkout  # noqa: E402
 import consumers  # noqa: E402
+import grown  # noqa: E402
 import scaling  # noqa: E402
 import store_ops  # noqa: E402
 import storefront  # noqa: E402
@@ -52,12 +53,20 @@ from seed import Urls  # noqa: E402
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 REUSE = os.environ.get("BENCH_USE_RUNNING") == "1"
 KEEP = os.environ.get("BENCH_KEEP") == "1"
+# BENCH_PHASES=grown (comma-separated) runs only those phases (after the data)
+PHASES = set(filter(None, os.environ.get("BENCH_PHASES", "").split(",")))
+
+
+def wanted(phase: str) -> bool:
+    return not PHASES or phase in PHASES or phase.split("_")[0] in PHASES
+
+
 SIZES: dict[str, Any] = (
     {
         "relics": 12,
         "products": 24,
         "hot": 4,
-        "probes": 10,
+        "probes": 16,  # 10 for checkout, 6 for the grown stores
         "read_seconds": 3.0,
         "rate": 5.0,
         "rate_below": 2.0,
@@ -65,13 +74,19 @@ SIZES: dict[str, Any] = (
         "backlog_orders": 40,
         "settle_seconds": 5.0,
         "store_documents": 500,
+        "history_products": 6,
+        "history_sizes": [0, 500, 2000],
+        "history_rate": 5.0,
+        "history_checkout_seconds": 8.0,
+        "rest_seconds": 10.0,
+        "history_read_seconds": 3.0,
     }
     if QUICK
     else {
         "relics": 40,
         "products": 100,
         "hot": 8,
-        "probes": 100,
+        "probes": 160,  # 100 for checkout, 60 for the grown stores
         "read_seconds": 15.0,
         "rate": 100.0,
         "rate_below": 10.0,  # a tenth of the target
@@ -79,6 +94,12 @@ SIZES: dict[str, Any] = (
         "backlog_orders": 1000,
         "settle_seconds": 15.0,
         "store_documents": 2000,
+        "history_products": 24,
+        "history_sizes": [0, 10_000, 100_000],
+        "history_rate": 10.0,
+        "history_checkout_seconds": 30.0,
+        "rest_seconds": 60.0,
+        "history_read_seconds": 10.0,
     }
 )
 
@@ -86,6 +107,8 @@ SIZES: dict[str, Any] = (
 async def _phase(
     results: dict[str, Any], name: str, measure: Callable[[], Awaitable[dict[str, Any]]]
 ) -> None:
+    if not wanted(name):
+        return
     print(f"== {name}", flush=True)
     began = time.monotonic()
     try:
@@ -106,7 +129,12 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
     urls = Urls(*(platform.url(name) for name in SERVICES))
     print("== data (through the public APIs)", flush=True)
     data = await load(
-        urls, relics=s["relics"], products=s["products"], hot=s["hot"], probes=s["probes"]
+        urls,
+        relics=s["relics"],
+        products=s["products"],
+        hot=s["hot"],
+        probes=s["probes"],
+        history=s["history_products"],
     )
     results["data"] = (
         f"{len(data.result.product_ids)} products ({s['relics']} relics' demo slice, "
@@ -143,7 +171,7 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
                 museum_token=data.tokens.museum(data.museum_id),
                 tourist_tokens=tourists,
                 hot_ids=data.hot_ids,
-                probe_ids=data.probe_ids[half::2],
+                probe_ids=data.probe_ids[: s["probes"] * 5 // 8][half::2],
                 rate=rate,
                 seconds=s["checkout_seconds"],
             )
@@ -157,6 +185,8 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
         )
     results["memory"] = summary(idle, sampler)
     await _phase(results, "scaling", lambda: scaling.run(platform))
+    # last: it grows the stores every earlier phase measured fresh
+    await _phase(results, "grown", lambda: grown.run(platform, data, s))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`make up` without Docker: the local stack plus the four services under honcho.
 
-    python deploy/local/devplatform.py up|down|status
+    python deploy/local/devplatform.py up|down|status|stop-services
 
 Logs go to .local/logs/; the URLs are printed once every /readyz answers 200.
 """
@@ -76,6 +76,14 @@ def up() -> None:
 
 
 def down() -> None:
+    stop_services()
+    LocalStack("dev").down()
+    print("relic-rebirth is down")
+
+
+def stop_services() -> None:
+    """The four services only; Kafka and the store keep running (for writers
+    that must not run beside them, such as bench/history.py)."""
     pid = _honcho_pid()
     if pid is not None:
         os.killpg(pid, signal.SIGTERM)
@@ -83,8 +91,6 @@ def down() -> None:
         while _honcho_pid() is not None and time.monotonic() < deadline:
             time.sleep(0.2)
     PIDFILE.unlink(missing_ok=True)
-    LocalStack("dev").down()
-    print("relic-rebirth is down")
 
 
 def status() -> None:
@@ -96,10 +102,11 @@ def status() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    commands = {"up": up, "down": down, "status": status, "stop-services": stop_services}
+    parser.add_argument("command", choices=list(commands))
     command = parser.parse_args().command
     try:
-        {"up": up, "down": down, "status": status}[command]()
+        commands[command]()
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

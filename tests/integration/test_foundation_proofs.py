@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,9 +18,7 @@ from servicekit.bus import KafkaPublisher
 from servicekit.consumer import ConsumerRunner, EventMeta
 from servicekit.envelope import Envelope, encode
 from servicekit.idempotency import apply_once
-from servicekit.outbox import OUTBOX, outbox_entry, push_events
-from servicekit.outbox_hints import OutboxHints
-from servicekit.relay import LEASE, OutboxRelay
+from servicekit.outbox import outbox_entry
 from tests.conftest import Infra
 from tests.integration.kafka_helpers import (
     PARTITIONS,
@@ -70,157 +66,6 @@ def _envelope(contract: type[ProbeEvent], aggregate: str, seq: int) -> Envelope:
         time=entry["time"],
         data=json.loads(entry["data"]),
     )
-
-
-@pytest.mark.stack_control
-async def test_outbox_writes_during_a_broker_outage_arrive_exactly_once_in_order(
-    infra: Infra, stack, db, topic: str
-) -> None:
-    Probe = probe_contract(topic)
-    aggregates = db["aggregates"]
-    await asyncio.to_thread(stack.stop_kafka)
-
-    for i in range(100):  # 10 aggregates x 10 changes, each change + its event in one write
-        aggregate, seq = f"agg-{i % 10}", i // 10
-        update = push_events(
-            {"$set": {"seq": seq}},
-            [outbox_entry(Probe(aggregate=aggregate, seq=seq), source="proof")],
-        )
-        result = await aggregates.update_one({"_id": aggregate}, update, upsert=True)
-        assert result.acknowledged
-
-    async def pending() -> int:
-        return sum([len(d.get(OUTBOX, [])) async for d in aggregates.find({})])
-
-    publisher = KafkaPublisher(infra.kafka_bootstrap, "proof-relay")
-    relay = OutboxRelay(
-        collections=[aggregates],
-        publisher=publisher,
-        sweep_interval=0.1,
-        max_backoff=1.0,
-    )
-    relay_task = asyncio.create_task(relay.run())
-    try:
-        with pytest.raises(Exception):  # noqa: B017,PT011  (the broker really is down)
-            await relay.drain()
-        assert await pending() == 100
-
-        await asyncio.to_thread(stack.start_kafka)
-        await asyncio.to_thread(stack.wait_kafka)
-
-        async def drained() -> bool:
-            return await pending() == 0
-
-        await eventually(drained, timeout=60, what="outbox drained")
-    finally:
-        relay.stop()
-        await relay_task
-        await publisher.stop()
-
-    assert await end_offsets_total(infra.kafka_bootstrap, topic) == 100  # exactly 100, no dupes
-    records = await read_all(infra.kafka_bootstrap, topic, expected=100)
-    seqs: dict[str, list[int]] = defaultdict(list)
-    for record in records:
-        body = json.loads(record.value)
-        assert record.key.decode() == body["aggregate"]
-        seqs[body["aggregate"]].append(body["seq"])
-    assert len({dict(r.headers)["ce_id"] for r in records}) == 100
-    assert seqs == {f"agg-{a}": list(range(10)) for a in range(10)}
-
-
-async def test_two_relays_publish_each_event_once_in_order_and_respect_leases(
-    infra: Infra, db, topic: str
-) -> None:
-    """Two replicas sweep the same collection: each event goes out once, in
-    its aggregate's order; a lease a live replica holds is left alone, one
-    its crashed holder let lapse is taken over."""
-    Probe = probe_contract(topic)
-    aggregates = db["aggregates"]
-    now = datetime.now(UTC)
-
-    def entry(aggregate: str, seq: int) -> dict:
-        return outbox_entry(Probe(aggregate=aggregate, seq=seq), source="proof")
-
-    await aggregates.insert_one(
-        {"_id": "held", LEASE: now + timedelta(hours=1), OUTBOX: [entry("held", 0)]}
-    )
-    await aggregates.insert_one(
-        {"_id": "lapsed", LEASE: now - timedelta(minutes=1), OUTBOX: [entry("lapsed", 0)]}
-    )
-    publishers = [KafkaPublisher(infra.kafka_bootstrap, f"proof-relay-{n}") for n in range(2)]
-    relays = [
-        OutboxRelay(collections=[aggregates], publisher=p, sweep_interval=0.05) for p in publishers
-    ]
-    tasks = [asyncio.create_task(relay.run()) for relay in relays]
-    try:
-        for seq in range(5):
-            for a in range(10):
-                await aggregates.update_one(
-                    {"_id": f"agg-{a}"}, push_events({}, [entry(f"agg-{a}", seq)]), upsert=True
-                )
-        records = await read_all(infra.kafka_bootstrap, topic, expected=51, timeout=60)
-        await asyncio.sleep(1)  # time for any duplicate to show
-        records = await read_all(infra.kafka_bootstrap, topic, expected=52, timeout=2)
-    finally:
-        for relay in relays:
-            relay.stop()
-        await asyncio.gather(*tasks)
-        for p in publishers:
-            await p.stop()
-    seqs: dict[str, list[int]] = defaultdict(list)
-    for record in records:
-        body = json.loads(record.value)
-        seqs[body["aggregate"]].append(body["seq"])
-    assert seqs == {"lapsed": [0], **{f"agg-{a}": list(range(5)) for a in range(10)}}
-    assert (await aggregates.find_one({"_id": "held"}))[OUTBOX]  # still waiting for its holder
-
-
-async def test_the_relay_publishes_what_its_own_client_writes_without_waiting_for_a_sweep(
-    infra: Infra, topic: str
-) -> None:
-    """The sweep is an hour away: events still go out, found from the writes
-    themselves (by _id, or by a scan when a write names no single _id)."""
-    Probe = probe_contract(topic)
-    hints = OutboxHints()
-    client: AsyncMongoClient = AsyncMongoClient(
-        infra.mongodb_url, tz_aware=True, event_listeners=[hints]
-    )
-    aggregates = client[unique("hints").replace("-", "_")]["aggregates"]
-    publisher = KafkaPublisher(infra.kafka_bootstrap, "proof-relay")
-    relay = OutboxRelay(
-        collections=[aggregates], publisher=publisher, hints=hints, sweep_interval=3600
-    )
-    relay_task = asyncio.create_task(relay.run())
-    try:
-        await aggregates.insert_one(
-            {
-                "_id": "agg-0",
-                "group": "g",
-                OUTBOX: [outbox_entry(Probe(aggregate="agg-0", seq=0), source="proof")],
-            }
-        )
-        for seq in (1, 2):
-            await aggregates.update_one(
-                {"_id": "agg-0", "group": "g"},
-                push_events(
-                    {"$set": {"seq": seq}},
-                    [outbox_entry(Probe(aggregate="agg-0", seq=seq), source="proof")],
-                ),
-            )
-        await aggregates.update_many(  # names no single _id
-            {"group": "g"},
-            push_events(
-                {"$set": {"seq": 3}},
-                [outbox_entry(Probe(aggregate="agg-0", seq=3), source="proof")],
-            ),
-        )
-        records = await read_all(infra.kafka_bootstrap, topic, expected=4, timeout=30)
-    finally:
-        relay.stop()
-        await relay_task
-        await publisher.stop()
-        await client.close()
-    assert [json.loads(r.value)["seq"] for r in records] == [0, 1, 2, 3]
 
 
 async def test_a_redelivered_event_after_a_crash_before_commit_applies_once(

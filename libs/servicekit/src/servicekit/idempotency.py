@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from servicekit.consumer import EventMeta
 
-__all__ = ["apply_once", "hwm_field", "insert_once"]
+__all__ = ["apply_once", "hwm_field", "hwm_guard", "insert_once"]
 
 
 def hwm_field(meta: EventMeta) -> str:
@@ -54,8 +54,10 @@ async def apply_once(
         pass  # a concurrent upsert created it first
     guarded = {op: dict(fields) for op, fields in update.items()}
     guarded.setdefault("$set", {})[field] = meta.offset
-    result = await collection.update_one(
-        {"_id": doc_id, "$or": [{field: {"$exists": False}}, {field: {"$lt": meta.offset}}]},
-        guarded,
-    )
+    result = await collection.update_one(hwm_guard(doc_id, field, meta.offset), guarded)
     return result.modified_count == 1
+
+
+def hwm_guard(doc_id: Any, field: str, offset: int) -> dict[str, Any]:
+    """The document, unless its high-water mark `field` reached `offset`."""
+    return {"_id": doc_id, "$or": [{field: {"$exists": False}}, {field: {"$lt": offset}}]}

@@ -9,6 +9,7 @@ __all__ = [
     "EVENTS_PUBLISHED",
     "HTTP_LATENCY",
     "STORE_COMMANDS",
+    "STORE_SCANS",
 ]
 
 HTTP_LATENCY = Histogram(
@@ -29,4 +30,9 @@ STORE_COMMANDS = Histogram(
     "MongoDB/FerretDB command latency",
     ["command", "collection"],
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+STORE_SCANS = Counter(
+    "store_scans",
+    "Store commands whose filter is not served by _id (a full scan on the local store)",
+    ["command", "collection"],
 )

@@ -13,10 +13,11 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from servicekit.metrics import STORE_COMMANDS
+from servicekit.metrics import STORE_COMMANDS, STORE_SCANS
+from servicekit.queries import BOUNDED, filters_of, served_by_id
 from servicekit.settings import ServiceSettings
 
-__all__ = ["advance", "connect", "ping"]
+__all__ = ["advance", "advance_guard", "connect", "ping"]
 
 
 def connect(
@@ -36,7 +37,9 @@ def connect(
 class StoreCommandTimer(monitoring.CommandListener):
     """Times every store command by name and collection (the
     `store_command_duration_seconds` histogram): where a request's or an
-    event's time goes is mostly round trips to the store."""
+    event's time goes is mostly round trips to the store. Counts the commands
+    whose filter is not served by `_id` (`store_scans_total`, see
+    servicekit.queries): on a hot path there must be none."""
 
     def __init__(self) -> None:
         self._collections: dict[tuple[Any, int], str] = {}
@@ -45,6 +48,10 @@ class StoreCommandTimer(monitoring.CommandListener):
         target = event.command.get(event.command_name)
         collection = target if isinstance(target, str) else ""
         self._collections[(event.connection_id, event.request_id)] = collection
+        if collection and collection not in BOUNDED:
+            for query in filters_of(event.command_name, event.command):
+                if not served_by_id(query):
+                    STORE_SCANS.labels(event.command_name, collection).inc()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         self._observe(event)
@@ -75,9 +82,14 @@ async def advance(
     conditional write, atomic on MongoDB and behind the local FerretDB's write
     proxy (tests/integration/test_store_atomicity.py); the first one inserts."""
     values = {**fields, "seq": seq}
-    moved = await collection.update_one({"_id": doc_id, "seq": {"$lt": seq}}, {"$set": values})
+    moved = await collection.update_one(advance_guard(doc_id, seq), {"$set": values})
     if moved.matched_count == 0:
         try:
             await collection.insert_one({"_id": doc_id, **values})
         except DuplicateKeyError:
             pass  # at a later position already
+
+
+def advance_guard(doc_id: str, seq: int) -> dict[str, Any]:
+    """The pointer, unless it is at `seq` or later already."""
+    return {"_id": doc_id, "seq": {"$lt": seq}}

@@ -6,6 +6,18 @@ the relay (servicekit.relay) publishes them and pulls them out once Kafka has
 acknowledged them. Order within the array is the order of the aggregate's
 events. Payloads are stored as JSON text so no event shape (dots in keys,
 nested arrays) can trip the store.
+
+Pending markers keep the relay's sweep bounded by what is pending, not by
+history. Before a write that adds events, `mark_pending` counts one more
+pending write on a marker document in the same database
+(`outbox_pending`, `_id` = "<collection>:<document id>"); the write itself
+counts one more on the document (`_outbox_marks`, which `push_events` and
+`attach_events` add). The relay, having published what it read of a
+document and pulled it out, deletes the marker only while the marker's count
+equals the count it read on the document: then every write that was marked
+had landed before that read, and its events went out. A crash between the
+marker and its write leaves a marker the sweep finds; one whose write never
+landed is dropped after a grace period.
 """
 
 import json
@@ -13,15 +25,61 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
 from contracts import Event
 from servicekit.envelope import Envelope
+from servicekit.queries import BOUNDED
 from servicekit.tracing import current_traceparent
 
-__all__ = ["OUTBOX", "PENDING", "envelope_of", "outbox_entry", "push_events"]
+__all__ = [
+    "MARKERS",
+    "MARKS",
+    "OUTBOX",
+    "PENDING",
+    "attach_events",
+    "envelope_of",
+    "mark_pending",
+    "marker_id",
+    "outbox_entry",
+    "push_events",
+]
 
 OUTBOX = "_outbox"
-# matches documents with at least one event still to publish
+MARKS = "_outbox_marks"  # on a document: how many writes gave it events
+MARKERS = "outbox_pending"  # per database: documents with writes pending relay
+BOUNDED.add(MARKERS)
+# matches documents with at least one event still to publish (a scan: tests
+# and benchmarks only; the relay reads the markers)
 PENDING: dict[str, Any] = {f"{OUTBOX}.0": {"$exists": True}}
+
+
+def marker_id(collection: str, doc_id: Any) -> str:
+    return f"{collection}:{doc_id}"
+
+
+async def mark_pending(collection: AsyncCollection[dict[str, Any]], *doc_ids: Any) -> None:
+    """Announce, before writing them, that these documents of `collection`
+    are about to get events: one bulk write of markers (by `_id`)."""
+    if not doc_ids:
+        return
+    now = datetime.now(UTC)
+    await collection.database[MARKERS].bulk_write(
+        [
+            UpdateOne(
+                {"_id": marker_id(collection.name, doc_id)},
+                {
+                    "$inc": {"marks": 1},
+                    "$set": {"at": now},
+                    "$setOnInsert": {"collection": collection.name, "doc_id": doc_id},
+                },
+                upsert=True,
+            )
+            for doc_id in dict.fromkeys(doc_ids)
+        ],
+        ordered=False,
+    )
 
 
 def outbox_entry(event: Event, *, source: str, event_id: str | None = None) -> dict[str, Any]:
@@ -42,12 +100,21 @@ def outbox_entry(event: Event, *, source: str, event_id: str | None = None) -> d
 
 
 def push_events(update: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add the events to a MongoDB update document, in the same write."""
+    """Add the events to a MongoDB update document, in the same write (after
+    `mark_pending`)."""
     if not entries:
         return update
     merged = {op: dict(fields) for op, fields in update.items()}
     merged.setdefault("$push", {})[OUTBOX] = {"$each": entries}
+    merged.setdefault("$inc", {})[MARKS] = 1
     return merged
+
+
+def attach_events(doc: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A document to insert, carrying its first events (after `mark_pending`)."""
+    if not entries:
+        return doc
+    return {**doc, OUTBOX: entries, MARKS: 1}
 
 
 def envelope_of(entry: dict[str, Any]) -> Envelope:

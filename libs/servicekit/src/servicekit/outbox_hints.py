@@ -3,11 +3,9 @@
 A PyMongo command listener on the service's client: when an insert, update
 or findAndModify that adds `_outbox` entries succeeds, it notes the
 document's `_id` for the relay, which then publishes exactly that document
-instead of scanning every outbox collection for pending events (FerretDB
-1.24 answers such a scan by reading the whole collection, so its cost grew
-with every order ever placed). A write whose filter does not name one `_id`
-asks for a full scan instead, so no event is left waiting for the next
-periodic sweep.
+at once instead of waiting for its periodic sweep of the pending markers
+(servicekit.outbox). A write whose filter does not name one `_id` asks for
+that sweep at once instead.
 """
 
 from collections.abc import Callable, Iterable, Mapping

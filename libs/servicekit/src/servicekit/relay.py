@@ -2,11 +2,14 @@
 
 Which documents to relay: with `hints` (servicekit.outbox_hints, on the
 service's own client), the ones its writes just gave events, at once; and
-every `sweep_interval`, a scan of every outbox collection for any pending
-event (a crashed replica's, a write the hints could not name). Without
-hints, only the sweep. Each document is relayed alone, in two writes by
-`_id`: lease it and read it (one `findAndModify`), publish its events in
-order, then pull exactly those events out and release the lease (one update).
+every `sweep_interval`, the documents named by the pending markers of each
+outbox database (servicekit.outbox: written before each write that adds
+events, so a crashed replica's events are never hidden; the sweep reads only
+what is pending, never the history). Without hints, only the sweep. Each
+document is relayed alone, by `_id`: lease it and read it (one
+`findAndModify`), publish its events in order, then pull exactly those
+events out and release the lease (one update), and drop its marker once the
+marker counts no write the read did not see (one conditional delete).
 
 Scaled-out replicas share the work safely: the lease is a field of the
 document (`_outbox_lease`, until when), taken only when absent or expired, so
@@ -29,10 +32,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from servicekit.bus import Publisher
 from servicekit.envelope import encode
-from servicekit.outbox import OUTBOX, PENDING, envelope_of
+from servicekit.outbox import MARKERS, MARKS, OUTBOX, envelope_of, marker_id
 from servicekit.outbox_hints import OutboxHints
 
-__all__ = ["LEASE", "OutboxRelay"]
+__all__ = ["LEASE", "OutboxRelay", "lease_filter", "marker_filter"]
 
 log = logging.getLogger(__name__)
 LEASE = "_outbox_lease"
@@ -50,9 +53,16 @@ class OutboxRelay:
         lease_seconds: float = 30.0,
         max_backoff: float = 5.0,
         concurrency: int = 8,
+        marker_grace_seconds: float = 300.0,
+        sweep_batch: int = 1000,
     ) -> None:
         self._collections = list(collections)
         self._by_key = {(c.database.name, c.name): c for c in self._collections}
+        self._databases = {c.database.name: c.database for c in self._collections}
+        # a marker whose write never landed (it failed, or its writer died
+        # before writing) is dropped once this old: longer than any write takes
+        self._marker_grace = timedelta(seconds=marker_grace_seconds)
+        self._sweep_batch = sweep_batch
         self._publisher = publisher
         self._hints = hints
         self._sweep_interval = sweep_interval
@@ -96,10 +106,29 @@ class OutboxRelay:
         if self._hints is not None:
             self._hints.take()  # the sweep covers them
         sent = 0
-        for collection in self._collections:
-            ids = [doc["_id"] async for doc in collection.find(PENDING, {"_id": 1})]
-            sent += await self._relay_all([(collection, doc_id) for doc_id in ids])
+        for database in self._databases.values():
+            while True:
+                markers = await database[MARKERS].find({}).to_list(self._sweep_batch)
+                docs = [
+                    (self._by_key[(database.name, m["collection"])], m["doc_id"])
+                    for m in markers
+                    if (database.name, m["collection"]) in self._by_key
+                ]
+                relayed = await self._relay_all(docs)
+                await self._drop_abandoned(database[MARKERS], markers)
+                sent += relayed
+                if len(markers) < self._sweep_batch or not relayed:
+                    break  # the rest wait for their writes, or the next sweep
         return sent
+
+    async def _drop_abandoned(self, markers: AsyncCollection[Doc], seen: list[Doc]) -> None:
+        """Markers still there after their document was relayed, older than
+        the grace: their write never landed. Unchanged since read, or kept."""
+        cutoff = datetime.now(UTC) - self._marker_grace
+        for marker in seen:
+            at = marker["at"] if marker["at"].tzinfo else marker["at"].replace(tzinfo=UTC)
+            if at < cutoff:
+                await markers.delete_one({"_id": marker["_id"], "marks": marker["marks"]})
 
     async def _relay_hinted(self) -> int:
         if self._hints is None:
@@ -125,13 +154,12 @@ class OutboxRelay:
         now = datetime.now(UTC)
         async with self._slots:
             doc = await collection.find_one_and_update(
-                # free, or its holder let it lapse (crashed)
-                {"_id": doc_id, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]},
+                lease_filter(doc_id, now),
                 {"$set": {LEASE: now + self._lease}},
                 return_document=ReturnDocument.AFTER,
             )
             if doc is None:
-                return 0  # gone, or another replica is on it
+                return 0  # not written yet, gone, or another replica is on it
             entries: list[Doc] = doc.get(OUTBOX) or []
             release: Doc = {"$unset": {LEASE: ""}}
             try:
@@ -140,6 +168,11 @@ class OutboxRelay:
                     release["$pullAll"] = {OUTBOX: entries}
             finally:
                 await collection.update_one({"_id": doc_id}, release)
+            # every marked write landed before our read (and went out) unless
+            # the marker counts more writes than the document did
+            await collection.database[MARKERS].delete_one(
+                marker_filter(collection.name, doc_id, doc.get(MARKS, 0))
+            )
             return len(entries)
 
     async def _publish(self, entries: list[Doc]) -> None:
@@ -154,3 +187,13 @@ class OutboxRelay:
                 topic, [encode(envelope_of(e)) for e in entries[start:end]]
             )
             start = end
+
+
+def lease_filter(doc_id: Any, now: datetime) -> Doc:
+    """The document, if its lease is free or its holder let it lapse (crashed)."""
+    return {"_id": doc_id, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]}
+
+
+def marker_filter(collection: str, doc_id: Any, marks: int) -> Doc:
+    """The document's marker, if it counts no more writes than `marks`."""
+    return {"_id": marker_id(collection, doc_id), "marks": marks}

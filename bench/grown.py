@@ -1,0 +1,163 @@
+"""History must not slow the platform: the same measurements on fresh stores,
+then on stores holding 10,000 and 100,000 past orders (bench/history.py).
+
+At each size, with the four services running:
+- checkout, open loop at 10 orders/s (checkout.py: placed -> confirmed,
+  paid -> dashboard, confirmed/s), and the store scans the services counted
+  meanwhile (`store_scans_total` on their /metrics, before and after);
+- 60 s at rest: CPU of the store (FerretDB) and of each service, from
+  /proc/<pid>/stat, as % of one core;
+- p50/p99 of the reads whose cost must not grow with history: the museum
+  dashboard, a tourist's order list (a tourist of the history), a holder's
+  ledger page (the museum's) and product search; closed loop, concurrency 4.
+Between sizes the services are stopped, the history grown, and they restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import checkout
+import history
+import httpx
+from data import BenchData
+from measure import closed_loop
+from processes import SERVICES, Platform
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["run"]
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def at_rest(platform: Platform, seconds: float) -> dict[str, float]:
+    """% of one core each process used while nothing was asked of it."""
+    pids = {key: p.pid for key, p in platform.running.items() if key in SERVICES}
+    pids["ferretdb"] = platform.stack.pid("ferretdb")
+    before = {key: cpu_seconds(pid) for key, pid in pids.items()}
+    await asyncio.sleep(seconds)
+    return {
+        key: round((cpu_seconds(pid) - before[key]) / seconds * 100, 1) for key, pid in pids.items()
+    }
+
+
+async def scans(platform: Platform) -> dict[str, float]:
+    """`store_scans_total` per service (all collections and commands)."""
+    totals: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service in SERVICES:
+            text = (await http.get(f"{platform.url(service)}/metrics")).text
+            totals[service] = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "store_scans"
+                for sample in family.samples
+                if sample.name == "store_scans_total"
+            )
+    return totals
+
+
+async def reads(
+    platform: Platform, data: BenchData, tourist: str, holder_id: str, seconds: float
+) -> dict[str, Any]:
+    museum = data.museum_id
+    routes = {
+        "museum dashboard": (
+            "analytics",
+            f"/museums/{museum}/dashboard",
+            data.tokens.museum(museum),
+        ),
+        "a tourist's orders": ("orders", "/orders?limit=20", data.tokens.tourist(tourist)),
+        "a holder's ledger page": (
+            "ip",
+            f"/holders/{holder_id}/ledger?limit=50",
+            data.tokens.museum(museum),
+        ),
+        "product search": ("catalog", "/products?q=museum&limit=20", None),
+    }
+    found: dict[str, Any] = {}
+    for name, (service, path, token) in routes.items():
+        found[name] = await closed_loop(
+            platform.url(service),
+            [path],
+            concurrency=4,
+            seconds=seconds,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+        )
+    return found
+
+
+async def measure_size(
+    platform: Platform,
+    data: BenchData,
+    *,
+    probes: list[str],
+    tourist: str,
+    holder_id: str,
+    sizes: dict[str, Any],
+) -> dict[str, Any]:
+    before = await scans(platform)
+    result = await checkout.run(
+        bootstrap=platform.stack.kafka_bootstrap,
+        orders_url=platform.url("orders"),
+        analytics_url=platform.url("analytics"),
+        baseline_url=platform.url("baseline"),
+        museum_id=data.museum_id,
+        museum_token=data.tokens.museum(data.museum_id),
+        tourist_tokens=[data.tokens.tourist(f"bench-tourist-{n:02d}") for n in range(20)],
+        hot_ids=data.hot_ids,
+        probe_ids=probes,
+        rate=sizes["history_rate"],
+        seconds=sizes["history_checkout_seconds"],
+    )
+    after = await scans(platform)
+    return {
+        "checkout": result,
+        "scans_during_checkout": {s: after[s] - before[s] for s in SERVICES},
+        "at_rest_cpu_pct": await at_rest(platform, sizes["rest_seconds"]),
+        "reads": await reads(platform, data, tourist, holder_id, sizes["history_read_seconds"]),
+    }
+
+
+async def run(platform: Platform, data: BenchData, sizes: dict[str, Any]) -> dict[str, Any]:
+    steps: list[int] = sizes["history_sizes"]  # e.g. [0, 10_000, 100_000]
+    stock = await history.catalog_stock(platform.url("catalog"), data.history_ids)
+    holder_id = data.museum_id  # ip names a museum's holder after the museum
+    probes = data.probe_ids[len(data.probe_ids) * 5 // 8 :]  # the checkout phases take the rest
+    probe_slices = [probes[i :: len(steps)] for i in range(len(steps))]
+    results: dict[str, Any] = {}
+    loaded = 0
+    for n, size in enumerate(steps):
+        if size > loaded:
+            for service in SERVICES:
+                platform.stop(service)
+            products = await history.products_for_history(platform.stack.mongodb_url, stock)
+            began = time.monotonic()
+            await history.load(platform.stack.mongodb_url, products, count=size - loaded, seed=n)
+            took = time.monotonic() - began
+            results.setdefault("loads", []).append({"orders": size - loaded, "seconds": took})
+            print(f"   history +{size - loaded:,} orders in {took:.0f} s", flush=True)
+            loaded = size
+            for service in SERVICES:
+                platform.start(service)
+            await asyncio.sleep(sizes["settle_seconds"])
+        tourist = "history-tourist-00001" if loaded else "bench-tourist-00"
+        print(f"== grown stores: {loaded:,} past orders", flush=True)
+        results[str(loaded)] = await measure_size(
+            platform,
+            data,
+            probes=probe_slices[n],
+            tourist=tourist,
+            holder_id=holder_id,
+            sizes=sizes,
+        )
+    return results
