@@ -7,7 +7,7 @@ import pytest
 
 from contracts import Event
 from servicekit.envelope import Envelope, MalformedEvent, decode, encode
-from servicekit.outbox import OUTBOX, envelope_of, outbox_entry, push_events
+from servicekit.outbox import MARKS, OUTBOX, attach_events, envelope_of, outbox_entry, push_events
 from servicekit.tracing import traceparent_var
 
 
@@ -88,10 +88,20 @@ def test_outbox_entry_carries_the_contract_type_topic_key_and_current_trace() ->
     assert ThingHappened.model_validate(envelope.data) == event
 
 
-def test_push_events_adds_the_events_to_the_same_update() -> None:
+def test_push_events_adds_the_events_and_counts_the_write_in_the_same_update() -> None:
     update = push_events({"$set": {"status": "PAID"}}, [{"id": "1"}, {"id": "2"}])
     assert update == {
         "$set": {"status": "PAID"},
         "$push": {OUTBOX: {"$each": [{"id": "1"}, {"id": "2"}]}},
+        "$inc": {MARKS: 1},
     }
     assert push_events({"$set": {"a": 1}}, []) == {"$set": {"a": 1}}
+
+
+def test_attach_events_gives_an_inserted_document_its_events_and_first_mark() -> None:
+    assert attach_events({"_id": "a"}, [{"id": "1"}]) == {
+        "_id": "a",
+        OUTBOX: [{"id": "1"}],
+        MARKS: 1,
+    }
+    assert attach_events({"_id": "a"}, []) == {"_id": "a"}

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +23,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts import TOPICS
+from contracts import TOPICS, Event
 from servicekit.auth import TokenService
 from servicekit.bus import KafkaPublisher
-from servicekit.consumer import ConsumerRunner, HandlerRegistry
+from servicekit.consumer import BatchSubscription, ConsumerRunner, HandlerRegistry
 from servicekit.logs import configure_logging
 from servicekit.metrics import HTTP_LATENCY
 from servicekit.mongo import connect, ping
@@ -61,13 +61,14 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     outbox_collections: Sequence[str] = ()
     handlers: Callable[[Runtime], HandlerRegistry] | None = None
+    batch: Callable[[Runtime], BatchSubscription] | None = None  # instead of `handlers`
     setup: Callable[[Runtime], Awaitable[None]] | None = None  # idempotent (indexes...)
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     version: str = "0.1.0"
 
 
-def _topics_of(registry: HandlerRegistry) -> list[str]:
-    topics = {event_type.TOPIC for event_type in registry}
+def _topics_of(contracts: Iterable[type[Event]]) -> list[str]:
+    topics = {event_type.TOPIC for event_type in contracts}
     unknown = topics - set(TOPICS)
     if unknown:
         raise ValueError(f"handlers subscribe to unregistered topics: {sorted(unknown)}")
@@ -172,14 +173,16 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             runtime.ready.set()
 
         runners: list[ConsumerRunner] = []
-        if spec.handlers is not None:
-            registry = spec.handlers(runtime)
+        registry = spec.handlers(runtime) if spec.handlers is not None else None
+        batch = spec.batch(runtime) if spec.batch is not None else None
+        if registry is not None or batch is not None:
             runners.append(
                 ConsumerRunner(
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     group_id=settings.consumer_group,
-                    topics=_topics_of(registry),
+                    topics=_topics_of(registry if registry is not None else batch.contracts),  # type: ignore[union-attr]
                     handlers=registry,
+                    batch=batch,
                     dead_letters=publisher,
                     max_attempts=settings.consumer_max_attempts,
                     backoff=settings.consumer_backoff_ms / 1000,
