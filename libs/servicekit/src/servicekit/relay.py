@@ -5,29 +5,35 @@ service's own client), the ones its writes just gave events, at once; and
 every `sweep_interval`, the documents named by the pending markers of each
 outbox database (servicekit.outbox: written before each write that adds
 events, so a crashed replica's events are never hidden; the sweep reads only
-what is pending, never the history). Without hints, only the sweep. Each
-document is relayed alone, by `_id`: lease it and read it (one
-`findAndModify`), publish its events in order, then pull exactly those
-events out and release the lease (one update), and drop its marker once the
-marker counts no write the read did not see (one conditional delete).
+what is pending, never the history). Without hints, only the sweep.
+
+Documents go out in batches (up to `batch` of one collection), in four
+commands whatever the batch's size, each naming its documents by `_id`:
+lease them (one bulk update), read the ones this round leased (one `$in`
+find), publish their events (per topic, each document's in order), then
+pull exactly those events out and release the leases (one bulk update), and
+drop each marker that counts no write the read did not see (one bulk
+delete).
 
 Scaled-out replicas share the work safely: the lease is a field of the
-document (`_outbox_lease`, until when), taken only when absent or expired, so
-one aggregate's events go out in order from one replica at a time while
-different aggregates go out in parallel. A document that gets events while
-it is being relayed is hinted again, so the next round takes those. A crash
-after publishing and before the pull republishes them: delivery is at least
-once and consumers are idempotent by event id. While Kafka is down the events
+document (`_outbox_lease`, until when, and `_outbox_lease_by`, whose round),
+taken only when absent or expired, so one aggregate's events go out in order
+from one replica at a time while different aggregates go out in parallel. A
+document that gets events while it is being relayed is hinted again, so the
+next round takes those. A crash after publishing and before the pull
+republishes them: delivery is at least once and consumers are idempotent by
+event id. While Kafka is down the events
 wait in their documents.
 """
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from servicekit.bus import Publisher
@@ -35,10 +41,11 @@ from servicekit.envelope import encode
 from servicekit.outbox import MARKERS, MARKS, OUTBOX, envelope_of, marker_id
 from servicekit.outbox_hints import OutboxHints
 
-__all__ = ["LEASE", "OutboxRelay", "lease_filter", "marker_filter"]
+__all__ = ["LEASE", "LEASE_BY", "OutboxRelay", "lease_filter", "marker_filter"]
 
 log = logging.getLogger(__name__)
 LEASE = "_outbox_lease"
+LEASE_BY = "_outbox_lease_by"
 Doc = dict[str, Any]
 
 
@@ -52,7 +59,7 @@ class OutboxRelay:
         sweep_interval: float = 0.25,
         lease_seconds: float = 30.0,
         max_backoff: float = 5.0,
-        concurrency: int = 8,
+        batch: int = 256,
         marker_grace_seconds: float = 300.0,
         sweep_batch: int = 1000,
     ) -> None:
@@ -68,7 +75,7 @@ class OutboxRelay:
         self._sweep_interval = sweep_interval
         self._lease = timedelta(seconds=lease_seconds)
         self._max_backoff = max_backoff
-        self._slots = asyncio.Semaphore(concurrency)  # documents relayed at once
+        self._batch = batch  # documents relayed in one round of four commands
         self._wake = asyncio.Event()
         self._stopping = False
         if hints is not None:
@@ -141,52 +148,68 @@ class OutboxRelay:
         return await self._relay_all(docs)
 
     async def _relay_all(self, docs: list[tuple[AsyncCollection[Doc], Any]]) -> int:
-        results = await asyncio.gather(
-            *(self._relay(collection, doc_id) for collection, doc_id in docs),
-            return_exceptions=True,
+        by_collection: dict[tuple[str, str], tuple[AsyncCollection[Doc], list[Any]]] = {}
+        for collection, doc_id in docs:
+            key = (collection.database.name, collection.name)
+            ids = by_collection.setdefault(key, (collection, []))[1]
+            if doc_id not in ids:
+                ids.append(doc_id)
+        sent = 0
+        for collection, ids in by_collection.values():
+            for start in range(0, len(ids), self._batch):
+                sent += await self._relay_batch(collection, ids[start : start + self._batch])
+        return sent
+
+    async def _relay_batch(self, collection: AsyncCollection[Doc], ids: list[Any]) -> int:
+        now, round_id = datetime.now(UTC), uuid.uuid4().hex
+        taken = {"$set": {LEASE: now + self._lease, LEASE_BY: round_id}}
+        await collection.bulk_write(
+            [UpdateOne(lease_filter(doc_id, now), taken) for doc_id in ids], ordered=False
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return sum(results)  # type: ignore[arg-type]
+        # not written yet, gone, or another replica's: not ours this round
+        docs = [
+            d async for d in collection.find({"_id": {"$in": ids}}) if d.get(LEASE_BY) == round_id
+        ]
+        if not docs:
+            return 0
+        published = False
+        try:
+            await self._publish([doc.get(OUTBOX) or [] for doc in docs])
+            published = True
+        finally:
+            await collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": doc["_id"]},
+                        {"$unset": {LEASE: "", LEASE_BY: ""}}
+                        | (
+                            {"$pullAll": {OUTBOX: doc[OUTBOX]}}
+                            if published and doc.get(OUTBOX)
+                            else {}
+                        ),
+                    )
+                    for doc in docs
+                ],
+                ordered=False,
+            )
+        # every marked write landed before our read (and went out) unless the
+        # marker counts more writes than the document did
+        await collection.database[MARKERS].bulk_write(
+            [DeleteOne(marker_filter(collection.name, d["_id"], d.get(MARKS, 0))) for d in docs],
+            ordered=False,
+        )
+        return sum(len(doc.get(OUTBOX) or []) for doc in docs)
 
-    async def _relay(self, collection: AsyncCollection[Doc], doc_id: Any) -> int:
-        now = datetime.now(UTC)
-        async with self._slots:
-            doc = await collection.find_one_and_update(
-                lease_filter(doc_id, now),
-                {"$set": {LEASE: now + self._lease}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is None:
-                return 0  # not written yet, gone, or another replica is on it
-            entries: list[Doc] = doc.get(OUTBOX) or []
-            release: Doc = {"$unset": {LEASE: ""}}
-            try:
-                if entries:
-                    await self._publish(entries)
-                    release["$pullAll"] = {OUTBOX: entries}
-            finally:
-                await collection.update_one({"_id": doc_id}, release)
-            # every marked write landed before our read (and went out) unless
-            # the marker counts more writes than the document did
-            await collection.database[MARKERS].delete_one(
-                marker_filter(collection.name, doc_id, doc.get(MARKS, 0))
-            )
-            return len(entries)
-
-    async def _publish(self, entries: list[Doc]) -> None:
-        """Consecutive events of one topic go out as one ordered batch."""
-        start = 0
-        while start < len(entries):
-            topic = entries[start]["topic"]
-            end = start
-            while end < len(entries) and entries[end]["topic"] == topic:
-                end += 1
-            await self._publisher.publish(
-                topic, [encode(envelope_of(e)) for e in entries[start:end]]
-            )
-            start = end
+    async def _publish(self, outboxes: list[list[Doc]]) -> None:
+        """One ordered batch per topic: each document's events keep their
+        order (they share a key, hence a partition); documents are
+        independent aggregates."""
+        by_topic: dict[str, list[Doc]] = {}
+        for entries in outboxes:
+            for entry in entries:
+                by_topic.setdefault(entry["topic"], []).append(entry)
+        for topic, entries in by_topic.items():
+            await self._publisher.publish(topic, [encode(envelope_of(e)) for e in entries])
 
 
 def lease_filter(doc_id: Any, now: datetime) -> Doc:
