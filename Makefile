@@ -80,7 +80,13 @@ seed: install ## load the demo dataset through the public APIs (after make up; i
 DEMO_USERS ?= 20
 DEMO_DURATION ?= 60
 DEMO_SEED ?= 20250125
-demo: seed ## seed, then a simulated day of tourists (Locust); prints the dashboard URL, tokens and curls
+HISTORY_ORDERS ?= 100000
+history: install ## grow the running platform's stores with a year of past orders, in bulk (HISTORY_ORDERS=100000)
+	$(PY) bench/history.py --orders $(HISTORY_ORDERS)
+
+DEMO_HISTORY ?= 3000
+demo: seed ## seed, a year of past orders, then a simulated day of tourists (Locust); prints the dashboard URL, tokens and curls
+	$(PY) bench/history.py --orders $(DEMO_HISTORY) --if-empty
 	$(PY) deploy/demo/simulate.py --users $(DEMO_USERS) --duration $(DEMO_DURATION) --seed $(DEMO_SEED)
 
 USERS ?= 50
@@ -94,4 +100,4 @@ bench: install ## benchmarks, each next to its baseline (BENCH_QUICK=1 small; do
 clean: down ## stop everything and delete local data and caches
 	rm -rf .local $(VENV)
 
-.PHONY: help install tools up down status logs test test-reliability lint asyncapi seed demo load bench clean
+.PHONY: help install tools up down status logs test test-reliability lint asyncapi seed history demo load bench clean

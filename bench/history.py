@@ -246,15 +246,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--if-empty", action="store_true", help="skip if this seed's history is loaded already"
+    )
     args = parser.parse_args()
     platform = [sys.executable, str(ROOT / "deploy" / "local" / "devplatform.py")]
     mongodb_url = LocalStack("dev").mongodb_url
+    if args.if_empty and asyncio.run(_loaded(mongodb_url, args.seed)):
+        print("a history is loaded already")
+        return
     stock = asyncio.run(_stock(mongodb_url, "http://127.0.0.1:8001"))
     subprocess.run([*platform, "stop-services"], check=True)
     products = asyncio.run(products_for_history(mongodb_url, stock))
     print(f"loading {args.orders:,} past orders over {len(products)} products ...", flush=True)
     print(asyncio.run(load(mongodb_url, products, count=args.orders, seed=args.seed)))
     subprocess.run([*platform, "up"], check=True)
+
+
+async def _loaded(mongodb_url: str, seed: int) -> bool:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True)
+    found = await client["orders"]["orders"].find_one({"_id": f"hist-{seed}-{0:07d}"})
+    await client.close()
+    return found is not None
 
 
 async def _stock(mongodb_url: str, catalog_url: str) -> dict[str, int]:
