@@ -197,14 +197,20 @@ async def holder_ledger(
     svc: Svc,
     period: str | None = None,
     limit: int = Query(500, ge=1, le=5000),
+    cursor: str | None = None,
 ) -> LedgerRead:
+    """The holder's postings in posting order, a page at a time: pass the
+    `next_cursor` of one page as `cursor` to get the next."""
     holder = await svc.rights.holder(principal, holder_id)
     account = holder_account(holder.holder_id)
-    postings = await svc.store.postings_of_account(account, period=period or None, limit=limit)
+    postings, next_cursor = await svc.ledger.page(
+        account, limit=limit, cursor=cursor or None, period=period or None
+    )
     balance = await svc.ledger.holder_balance(holder.holder_id)
     return LedgerRead(
         balance=BalanceRead(account=account, party_id=holder.holder_id, balance_fen=balance),
         postings=[PostingRead.of(p) for p in postings],
+        next_cursor=next_cursor,
     )
 
 
@@ -223,22 +229,26 @@ async def licensee_payables(
     principal: CurrentPrincipal,
     svc: Svc,
     limit: int = Query(500, ge=1, le=5000),
+    cursor: str | None = None,
 ) -> LedgerRead:
     if not principal.can_act_for_licensee(licensee_id):
         raise UnknownThing("licensee", licensee_id)
     account = licensee_account(licensee_id)
     owes = await svc.store.account_balance(account)
-    postings = await svc.store.postings_of_account(account, limit=limit)
+    postings, next_cursor = await svc.ledger.page(account, limit=limit, cursor=cursor or None)
     return LedgerRead(
         balance=BalanceRead(account=account, party_id=licensee_id, balance_fen=owes),
         postings=[PostingRead.of(p) for p in postings],
+        next_cursor=next_cursor,
     )
 
 
 @router.get("/ledger/trial-balance", response_model=TrialBalance)
 async def trial_balance(principal: CurrentPrincipal, svc: Svc) -> TrialBalance:
     require_role(principal, Role.OPERATOR)
-    accounts = dict(sorted((await svc.store.account_sums()).items()))
+    # one balance document per account (they do not grow with orders)
+    books = await svc.store.books.all_books()
+    accounts = dict(sorted((b.account, b.sum_fen) for b in books))
     return TrialBalance(accounts=accounts, total_fen=sum(accounts.values()))
 
 
@@ -314,7 +324,7 @@ async def holder_statements(
     holder_id: str, principal: CurrentPrincipal, svc: Svc
 ) -> list[StatementRead]:
     holder = await svc.rights.holder(principal, holder_id)
-    return [StatementRead.of(x) for x in await svc.store.statements_of(holder.holder_id)]
+    return [StatementRead.of(x) for x in await svc.statements.of_holder(holder.holder_id)]
 
 
 @router.get("/statements/{statement_id}", response_model=StatementRead)

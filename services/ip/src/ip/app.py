@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from ip import api, store
 from ip.config import Settings
-from ip.handlers import event_handlers, run_scheduler
+from ip.handlers import event_handlers, run_scheduler, services_of
 from servicekit.app import Runtime, ServiceSpec, create_service_app
 
 __all__ = ["SPEC", "create_app"]
@@ -12,6 +12,8 @@ __all__ = ["SPEC", "create_app"]
 
 async def _setup(runtime: Runtime) -> None:
     await store.ensure_indexes(runtime.db)
+    # licenses granted before the scheduler's pending sets existed (a startup scan)
+    await services_of(runtime).licensing.backfill_schedule()
 
 
 SPEC = ServiceSpec(

@@ -113,7 +113,7 @@ async def run_scheduler(runtime: Runtime) -> None:
             expired = await s.licensing.expire_due(s.clock())
             if expired:
                 log.info("expired %d licenses", expired)
-            await s.licensing.reconcile_advances()
+            await s.licensing.reconcile_advances(s.clock())
         except TRANSIENT_ERRORS as exc:
             log.warning("scheduler paused, store unavailable: %s", exc)
         except Exception:  # a bad round must not stop expiry for good

@@ -29,7 +29,16 @@ never counted twice or skipped, and it lives in the same single document as
 the entries it produced: there is no second write to get out of step.
 
 Payouts form a per-holder chain the same way (`payout:<holder>:<n>`), so two
-concurrent payouts cannot both spend the same balance.
+concurrent payouts cannot both spend the same balance: position n + 1 is
+taken only when the holder's books (ip.books) show n payouts, and the
+balance checked is the one in that same document.
+
+After its insert a posting moves its license's head pointer and is projected
+into the books (buckets and balances by `_id`); both steps are idempotent and
+run again whenever the posting's cause is redelivered and finds it posted, so
+a crash between the insert and them heals with the next delivery. A chain
+whose head pointer stays behind (its writer crashed in between and no
+redelivery came) is read from the journal once: the only scan, a recovery.
 
 Periods: a posting belongs to its event's month (China time) unless that month
 is closed, then to the first open one (the watermark is re-read on every
@@ -44,24 +53,25 @@ month end, which makes this practically empty, but it is not impossible.
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from contracts.ip import PayoutRecorded, RoyaltyAccrued, RoyaltyReversed, RoyaltySplit
+from contracts.ip import PayoutRecorded, RoyaltyAccrued, RoyaltyReversed
 from contracts.orders import OrderLine, OrderPaid, OrderRefunded, RefundLine
-from ip.domain import posting_period, shares_at
-from ip.errors import Contention, InsufficientBalance, ReferenceReused
-from ip.royalty import (
-    Cumulative,
-    PostedAmounts,
-    allocate,
-    check_payout,
-    combine_shares,
-    compute_line_royalty,
-    recoup,
-    reverse,
+from ip.domain import posting_period
+from ip.errors import BadInput, Contention, InsufficientBalance, ReferenceReused
+from ip.postings import (
+    CASH,
+    Holders,
+    accrual,
+    accrual_id,
+    holder_account,
+    holder_entries,
+    holders_of,
+    licensee_account,
+    reversal,
+    reversal_id,
 )
+from ip.royalty import Cumulative, PostedAmounts, allocate, check_payout
 from ip.store import Entry, HolderRecord, InsertResult, LicenseRecord, Posting, Store
 from servicekit.consumer import EventMeta
 from servicekit.outbox import outbox_entry
@@ -74,66 +84,54 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-CASH = "platform:cash"
 MAX_CHAIN_RETRIES = 100
 # a chain position lost to a rival: its winner moves the head pointer right
-# after, so look there again a few times before reading the journal itself
-EXACT_AFTER = 3
+# after; only a pointer that stays put this many reads in a row is stuck
+STUCK_AFTER = 12
 
 
-def holder_account(holder_id: str) -> str:
-    return f"holder:{holder_id}"
+class _Chain:
+    """Retry state of one posting on a chain: when to read the exact head."""
 
+    def __init__(self) -> None:
+        self.failed_at = -1
+        self.stuck = 0
 
-def licensee_account(licensee_id: str) -> str:
-    return f"licensee:{licensee_id}"
+    def exact(self, seq: int) -> bool:
+        """Called with the head seq just read; True once it stopped moving."""
+        self.stuck = self.stuck + 1 if seq <= self.failed_at else 0
+        return self.stuck >= STUCK_AFTER
 
-
-@dataclass(frozen=True)
-class _Holders:
-    weights: dict[str, int]
-    kinds: dict[str, str]
-
-
-def _holder_entries(split: Mapping[str, int], kinds: Mapping[str, str], sign: int) -> list[Entry]:
-    return [
-        Entry(holder_account(h), h, kinds.get(h, "museum"), sign * amount)
-        for h, amount in sorted(split.items())
-        if amount
-    ]
-
-
-def _splits(entries: tuple[Entry, ...]) -> list[RoyaltySplit]:
-    return [
-        RoyaltySplit(holder_id=e.party_id, holder_kind=e.party_kind, amount_fen=abs(e.amount_fen))
-        for e in entries
-        if e.account.startswith("holder:")
-    ]
+    async def lost(self, seq: int) -> None:
+        self.failed_at = max(self.failed_at, seq)
+        # let the winner's rivals spread out, longer while the pointer stays put
+        await asyncio.sleep(random.uniform(0, 0.02 * min(self.stuck + 1, 5)))
 
 
 class Ledger:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    # --- who gets what ----------------------------------------------------------
-
     async def _holders(
         self, lic: LicenseRecord, relic_ids: list[str] | tuple[str, ...], at: datetime
-    ) -> _Holders | None:
-        """The holders of the line's assets (those of the license whose relic the
-        line names; all of the license's when none matches), by the shares in
-        force at `at`."""
+    ) -> Holders | None:
         assets = await self._store.assets_by_ids(sorted(lic.scope.asset_ids))
-        chosen = [a for a in assets if a.relic_id in relic_ids] or assets
-        if not chosen:
-            return None
-        per_asset: list[dict[str, int]] = []
-        kinds: dict[str, str] = {}
-        for asset in sorted(chosen, key=lambda a: a.asset_id):
-            shares = shares_at(asset.ownership, at)
-            per_asset.append({s.holder_id: s.share_bps for s in shares})
-            kinds.update({s.holder_id: s.holder_kind for s in shares})
-        return _Holders(combine_shares(per_asset), kinds)
+        return holders_of(assets, relic_ids, at)
+
+    async def _head(self, license_id: str, chain: _Chain) -> tuple[int, Cumulative]:
+        seq, before = await self._store.license_head(license_id)
+        if chain.exact(seq):
+            chain.stuck = 0
+            seq, before = await self._store.license_head(license_id, exact=True)
+        return seq, before
+
+    async def _done_before(self, posting_id: str) -> bool:
+        """True if the posting is in the journal; then finish what follows it."""
+        existing = await self._store.posting(posting_id)
+        if existing is None:
+            return False
+        await self._store.posted(existing)
+        return True
 
     # --- order paid: accruals -------------------------------------------------
 
@@ -144,8 +142,8 @@ class Ledger:
 
     async def _accrue_line(self, event: OrderPaid, line: OrderLine, meta: EventMeta) -> None:
         store = self._store
-        posting_id = f"accrual:{event.order_id}:{line.line_id}"
-        if await store.posting(posting_id) is not None:
+        posting_id = accrual_id(event.order_id, line.line_id)
+        if await self._done_before(posting_id):
             return
         lic = await store.license(line.license_id or "")
         if lic is None or lic.granted_at is None:
@@ -157,87 +155,35 @@ class Ledger:
         if holders is None:
             await store.record_unmatched(posting_id, "license has no assets", {"event_id": meta.id})
             return
-        terms = lic.terms
-        for attempt in range(MAX_CHAIN_RETRIES):
-            seq, before = await store.license_head(lic.license_id, exact=attempt >= EXACT_AFTER)
+        chain = _Chain()
+        for _ in range(MAX_CHAIN_RETRIES):
+            seq, before = await self._head(lic.license_id, chain)
             period = posting_period(event.paid_at, await store.last_closed())
-            royalty = compute_line_royalty(
-                base_rate_bps=terms.rate_bps,
-                tiers=terms.tiers,
-                tier_basis=terms.tier_basis,
-                minimum_per_unit_fen=terms.minimum_per_unit_fen,
+            posting, accrued = accrual(
+                event,
+                line,
+                event_id=meta.id,
+                lic=lic,
+                holders=holders,
+                seq=seq,
                 before=before,
-                quantity=line.quantity,
-                net_sales_fen=line.line_total_fen,
-            ).royalty_fen
-            recouped, payable = recoup(
-                royalty, advance_fen=terms.advance_fen, recouped_before_fen=before.recouped_fen
-            )
-            split = allocate(payable, holders.weights)
-            entries = _holder_entries(split, holders.kinds, -1)
-            if payable:
-                entries.insert(
-                    0,
-                    Entry(
-                        licensee_account(lic.scope.licensee_id),
-                        lic.scope.licensee_id,
-                        "licensee",
-                        payable,
-                    ),
-                )
-            posting = Posting(
-                posting_id=posting_id,
-                kind="accrual",
-                source_key=f"{meta.id}:{line.line_id}",
-                chain_key=f"license:{lic.license_id}:{seq + 1}",
-                period=period,
-                posted_at=event.paid_at,
-                entries=tuple(entries),
-                license_id=lic.license_id,
-                licensee_id=lic.scope.licensee_id,
-                museum_id=lic.museum_id,
-                order_id=event.order_id,
-                line_id=line.line_id,
-                product_id=line.product_id,
-                relic_ids=tuple(line.relic_ids),
-                amounts=PostedAmounts(
-                    line.quantity, line.line_total_fen, royalty, payable, recouped
-                ),
-                license_seq=seq + 1,
-                cum_after=Cumulative(
-                    before.units + line.quantity,
-                    before.net_sales_fen + line.line_total_fen,
-                    before.recouped_fen + recouped,
-                ),
-            )
-            accrued = RoyaltyAccrued(
-                license_id=lic.license_id,
-                posting_id=posting_id,
-                licensee_id=lic.scope.licensee_id,
-                museum_id=lic.museum_id,
-                order_id=event.order_id,
-                line_id=line.line_id,
-                product_id=line.product_id,
-                relic_ids=list(line.relic_ids),
-                quantity=line.quantity,
-                net_sales_fen=line.line_total_fen,
-                royalty_fen=royalty,
-                splits=_splits(posting.entries),
-                accrued_at=event.paid_at,
-                recouped_fen=recouped,
                 period=period,
             )
-            if await self._insert(posting, accrued):
+            if await self._insert(posting, accrued, chain):
                 return
         raise Contention(f"license {lic.license_id} chain stayed contended")
 
-    async def _insert(self, posting: Posting, event: RoyaltyAccrued | RoyaltyReversed) -> bool:
+    async def _insert(
+        self, posting: Posting, event: RoyaltyAccrued | RoyaltyReversed, chain: _Chain
+    ) -> bool:
         """True when done (inserted now or before); False to recompute and retry."""
         outbox = [outbox_entry(event, source="ip", event_id=posting.posting_id)]
         result = await self._store.insert_posting(posting, outbox)
         if result is InsertResult.CHAIN_TAKEN:
-            await asyncio.sleep(random.uniform(0, 0.02))  # let the winner's rivals spread out
+            await chain.lost((posting.license_seq or 1) - 1)
             return False
+        if result is InsertResult.EXISTS:
+            await self._done_before(posting.posting_id)
         return True
 
     # --- order refunded: reversals --------------------------------------------
@@ -249,98 +195,41 @@ class Ledger:
 
     async def _reverse_line(self, event: OrderRefunded, line: RefundLine, meta: EventMeta) -> None:
         store = self._store
-        posting_id = f"reversal:{event.refund_id}:{line.line_id}"
-        if await store.posting(posting_id) is not None:
+        posting_id = reversal_id(event.refund_id, line.line_id)
+        if await self._done_before(posting_id):
             return
-        accrual = await store.posting(f"accrual:{event.order_id}:{line.line_id}")
-        if accrual is None or accrual.license_id is None:
+        accrued = await store.posting(accrual_id(event.order_id, line.line_id))
+        if accrued is None or accrued.license_id is None:
             await store.record_unmatched(posting_id, "refund of a line never accrued", {})
             log.warning("refund %s of a line never accrued: %s", event.refund_id, line.line_id)
             return
-        license_id = accrual.license_id
-        for attempt in range(MAX_CHAIN_RETRIES):
-            seq, before = await store.license_head(license_id, exact=attempt >= EXACT_AFTER)
-            prior = await store.reversals_of(accrual.posting_id)
-            reversed_before = PostedAmounts()
-            held = {
-                e.party_id: -e.amount_fen
-                for e in accrual.entries
-                if e.account.startswith("holder:")
-            }
-            for p in prior:
-                reversed_before = reversed_before.plus(p.amounts)
-                for e in p.entries:
-                    if e.account.startswith("holder:"):
-                        held[e.party_id] -= e.amount_fen
-            step = reverse(
-                accrual.amounts,
-                reversed_before,
-                refund_quantity=line.quantity,
-                refund_fen=line.amount_fen,
+        # listed before it can exist: a rival reversal of this accrual that
+        # reads the list after this one is posted finds it (ip.store)
+        await store.note_reversal(accrued.posting_id, posting_id)
+        chain = _Chain()
+        for _ in range(MAX_CHAIN_RETRIES):
+            seq, before = await self._head(accrued.license_id, chain)
+            prior = [
+                p
+                for p in await store.reversals_of(accrued.posting_id)
+                if p.posting_id != posting_id
+            ]
+            built = reversal(
+                event,
+                line,
+                event_id=meta.id,
+                accrued=accrued,
+                prior=prior,
+                seq=seq,
+                before=before,
+                period=posting_period(event.refunded_at, await store.last_closed()),
             )
-            if step == PostedAmounts():
+            if built is None:
                 log.info("refund %s: line %s already fully reversed", event.refund_id, line.line_id)
                 return
-            kinds = {e.party_id: e.party_kind for e in accrual.entries}
-            back = allocate(step.payable_fen, held) if step.payable_fen else {}
-            entries = _holder_entries(back, kinds, +1)
-            if step.payable_fen:
-                entries.insert(
-                    0,
-                    Entry(
-                        licensee_account(accrual.licensee_id or ""),
-                        accrual.licensee_id or "",
-                        "licensee",
-                        -step.payable_fen,
-                    ),
-                )
-            period = posting_period(event.refunded_at, await store.last_closed())
-            posting = Posting(
-                posting_id=posting_id,
-                kind="reversal",
-                source_key=f"{meta.id}:{line.line_id}",
-                chain_key=f"license:{license_id}:{seq + 1}",
-                period=period,
-                posted_at=event.refunded_at,
-                entries=tuple(entries),
-                license_id=license_id,
-                licensee_id=accrual.licensee_id,
-                museum_id=accrual.museum_id,
-                order_id=event.order_id,
-                line_id=line.line_id,
-                product_id=line.product_id,
-                refund_id=event.refund_id,
-                relic_ids=accrual.relic_ids,
-                amounts=step,
-                license_seq=seq + 1,
-                cum_after=Cumulative(
-                    before.units - step.quantity,
-                    before.net_sales_fen - step.net_sales_fen,
-                    before.recouped_fen - step.recouped_fen,
-                ),
-                accrual_id=accrual.posting_id,
-            )
-            reversed_event = RoyaltyReversed(
-                license_id=license_id,
-                posting_id=posting_id,
-                licensee_id=accrual.licensee_id or "",
-                museum_id=accrual.museum_id or "",
-                order_id=event.order_id,
-                refund_id=event.refund_id,
-                line_id=line.line_id,
-                product_id=line.product_id,
-                relic_ids=list(accrual.relic_ids),
-                quantity=step.quantity,
-                net_sales_fen=step.net_sales_fen,
-                royalty_fen=step.royalty_fen,
-                splits=_splits(posting.entries),
-                reversed_at=event.refunded_at,
-                recouped_fen=step.recouped_fen,
-                period=period,
-            )
-            if await self._insert(posting, reversed_event):
+            if await self._insert(*built, chain):
                 return
-        raise Contention(f"license {license_id} chain stayed contended")
+        raise Contention(f"license {accrued.license_id} chain stayed contended")
 
     # --- advances, shortfalls, payouts -----------------------------------------
 
@@ -350,7 +239,7 @@ class Ledger:
         if lic.terms.advance_fen <= 0 or lic.granted_at is None:
             return
         posting_id = f"advance:{lic.license_id}"
-        if await self._store.posting(posting_id) is not None:
+        if await self._done_before(posting_id):
             return
         holders = await self._holders(lic, (), lic.granted_at)
         if holders is None:
@@ -388,7 +277,7 @@ class Ledger:
         kind: str,
         posting_id: str,
         amount_fen: int,
-        holders: _Holders,
+        holders: Holders,
         period: str,
         at: datetime,
     ) -> None:
@@ -396,7 +285,7 @@ class Ledger:
         licensee = lic.scope.licensee_id
         entries = [
             Entry(licensee_account(licensee), licensee, "licensee", amount_fen),
-            *_holder_entries(split, holders.kinds, -1),
+            *holder_entries(split, holders.kinds, -1),
         ]
         posting = Posting(
             posting_id=posting_id,
@@ -411,10 +300,11 @@ class Ledger:
             museum_id=lic.museum_id,
             amounts=PostedAmounts(royalty_fen=amount_fen, payable_fen=amount_fen),
         )
-        await self._store.insert_posting(posting, [])
+        if await self._store.insert_posting(posting, []) is InsertResult.EXISTS:
+            await self._done_before(posting_id)
 
     async def holder_balance(self, holder_id: str) -> int:
-        """What the holder is owed now (fen)."""
+        """What the holder is owed now (fen): its balance document."""
         account = holder_account(holder_id)
         return -await self._store.account_balance(account)
 
@@ -425,6 +315,8 @@ class Ledger:
         store = self._store
         posting_id = f"payout:{reference}"
         account = holder_account(holder.holder_id)
+        stuck = 0
+        last_paid = -1
         for _ in range(MAX_CHAIN_RETRIES):
             existing = await store.posting(posting_id)
             if existing is not None:
@@ -432,11 +324,21 @@ class Ledger:
                     e.account for e in existing.entries
                 }:
                     raise ReferenceReused(reference)
+                await store.posted(existing)
                 return existing, False
-            # count first, then the balance: the balance then includes every
-            # payout counted, and position paid + 1 is free only if none came since
-            paid = await store.count_payouts(account)
-            balance = await self.holder_balance(holder.holder_id)
+            # the payouts counted and the balance come from one document, so
+            # the balance includes every payout counted, and position paid + 1
+            # is free only if none came since
+            book = await store.books.book(account)
+            paid, balance = book.payouts, -book.sum_fen
+            stuck = stuck + 1 if paid == last_paid else 0
+            if stuck >= STUCK_AFTER:
+                # the books stay behind a payout (its writer crashed before
+                # projecting it): recount from the journal, a recovery scan
+                paid = await store.count_payouts(account)
+                balance = -sum((await store.balances({"accounts": account})).values())
+                stuck = 0
+            last_paid = paid
             try:
                 check_payout(amount_fen, balance_fen=balance)
             except ValueError as exc:
@@ -469,4 +371,19 @@ class Ledger:
             result = await store.insert_posting(posting, outbox)
             if result is InsertResult.INSERTED:
                 return posting, True
+            await asyncio.sleep(random.uniform(0, 0.02))
         raise Contention(f"payouts of {holder.holder_id} stayed contended")
+
+    # --- reading ---------------------------------------------------------------
+
+    async def page(
+        self, account: str, *, limit: int, cursor: str | None = None, period: str | None = None
+    ) -> tuple[list[Posting], str | None]:
+        """One page of an account's postings in posting order, and the cursor
+        of the next (None at the end): day buckets, then the postings by id."""
+        try:
+            found = await self._store.books.page(account, limit=limit, cursor=cursor, period=period)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
+        postings = await self._store.postings_by_ids([x.posting_id for x in found.lines])
+        return postings, found.next_cursor

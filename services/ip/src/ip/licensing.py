@@ -9,6 +9,10 @@ again when granting: an exclusive or sole license conflicting with a live
 (active or suspended) one is refused with 409. Grants take a short lease on
 each asset they cover (`locks`), so two grants racing on overlapping
 applications cannot both pass the check; the loser gets 409 (retry).
+
+A grant first notes the license in the scheduler's pending sets
+(ip.schedule): its term's end, and its advance if any. Expiry and the
+reconciling of advances read those, never the licenses collection.
 """
 
 import logging
@@ -35,6 +39,7 @@ from ip.domain import (
 from ip.errors import BadInput, ExclusiveConflict, StateConflict, UnknownThing
 from ip.ledger import Ledger
 from ip.rights import may_see_museum
+from ip.schedule import Schedule
 from ip.store import LicenseRecord, Store
 from servicekit.auth import Principal, Role, require_role
 from servicekit.errors import Forbidden
@@ -59,6 +64,7 @@ class Licensing:
     def __init__(self, store: Store, ledger: Ledger) -> None:
         self._store = store
         self._ledger = ledger
+        self._schedule = Schedule(store.db)
 
     async def _check_exclusivity(self, scope: LicenseScope) -> None:
         live = await self._store.live_licenses_on(sorted(scope.asset_ids))
@@ -206,6 +212,12 @@ class Licensing:
             raise StateConflict("another grant on these assets is in progress; retry")
         try:
             await self._check_exclusivity(lic.scope)
+            # noted before the grant lands, so a crash cannot hide the license
+            # from expiry or its advance from the reconciler
+            await self._schedule.note_live(lic.license_id, lic.scope.ends_at)
+            terms: RoyaltyTerms = changes.get("terms") or lic.terms
+            if terms.advance_fen > 0:
+                await self._schedule.note_advance(lic.license_id, now)
             await self._update(lic, status, history, events, **changes)
         finally:
             await self._store.unlock_assets(assets, owner=owner)
@@ -226,9 +238,18 @@ class Licensing:
             raise StateConflict(f"license {lic.license_id} changed meanwhile; retry")
 
     async def expire_due(self, now: datetime) -> int:
-        """Expire every live license whose term has ended; returns how many."""
+        """Expire every live license whose term has ended; returns how many.
+        Reads the pending set of live licenses, then each due one by `_id`."""
         expired = 0
-        for lic in await self._store.licenses_due(now):
+        for license_id, ends_at in sorted((await self._schedule.live()).items()):
+            if ends_at > now:
+                continue
+            lic = await self._store.license(license_id)
+            if lic is None or lic.status not in ("active", "suspended"):
+                await self._schedule.drop_live(license_id)
+                continue
+            if lic.scope.ends_at > now:
+                continue
             history = {
                 "action": "expire",
                 "by": "scheduler",
@@ -244,10 +265,26 @@ class Licensing:
                 log.info("license %s changed while expiring; next round", lic.license_id)
         return expired
 
-    async def reconcile_advances(self) -> None:
-        """Post the advance of any granted license whose grant did not get to it."""
-        for lic in await self._store.licenses_with_advance():
-            await self._ledger.post_advance(lic)
+    async def reconcile_advances(self, now: datetime) -> None:
+        """Post the advance of any granted license whose grant did not get to
+        it: the pending set of advances, each license by `_id`."""
+        for license_id, noted_at in sorted((await self._schedule.advances()).items()):
+            lic = await self._store.license(license_id)
+            if lic is not None and lic.granted_at is None and noted_at > now - GRANT_LEASE:
+                continue  # its grant may still be landing
+            if lic is not None and lic.granted_at is not None:
+                await self._ledger.post_advance(lic)
+            await self._schedule.drop_advance(license_id)
+
+    async def backfill_schedule(self) -> None:
+        """Note every live license and every granted advance in the pending
+        sets (idempotent). At startup only: it reads all licenses, so that
+        licenses granted before the pending sets existed are not forgotten."""
+        for lic in await self._store.licenses_where({"status": {"$in": ["active", "suspended"]}}):
+            await self._schedule.note_live(lic.license_id, lic.scope.ends_at)
+            if lic.terms.advance_fen > 0 and lic.granted_at is not None:
+                if await self._store.posting(f"advance:{lic.license_id}") is None:
+                    await self._schedule.note_advance(lic.license_id, lic.granted_at)
 
 
 def _ids(lic: LicenseRecord) -> dict[str, str]:

@@ -309,6 +309,7 @@ class BalanceRead(BaseModel):
 class LedgerRead(BaseModel):
     balance: BalanceRead
     postings: list[PostingRead]
+    next_cursor: str | None = None  # the next page's `cursor`; None on the last page
 
 
 class TrialBalance(BaseModel):

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.ip import StatementIssued
-from ip.domain import StatementSection, period_bounds, period_of, validate_period
+from ip.domain import (
+    StatementSection,
+    next_period,
+    period_bounds,
+    period_of,
+    validate_period,
+)
 from ip.errors import BadInput, StateConflict, UnknownThing
 from ip.ledger import Ledger, holder_account
 from ip.rights import may_see_museum
@@ -126,6 +132,7 @@ class Statements:
         opening = await self._store.sums_by_license(account, before_period=period)
         for license_id, total in opening.items():
             section(license_id).opening_balance_fen = -total
+        # the month close (an operator's one-off) may read the journal whole
         for posting in await self._store.postings_of_account(account, period=period):
             section(posting.license_id).add(posting.kind, _owed_delta(posting, account))
         start, end = period_bounds(period)
@@ -157,8 +164,26 @@ class Statements:
             raise UnknownThing("statement", statement_id)
         return statement
 
+    async def of_holder(self, holder_id: str) -> list[StatementRecord]:
+        """The holder's statements, read by `_id` (`<holder>:<period>`): one per
+        closed period from the first one its books show."""
+        book = await self._store.books.book(holder_account(holder_id))
+        last = await self._store.last_closed()
+        if not book.keys or last is None:
+            return []
+        periods: list[str] = []
+        period = min(k[11:] for k in book.keys)
+        while period <= last:
+            periods.append(period)
+            period = next_period(period)
+        return await self._store.statements_of(holder_id, periods)
+
     async def lines(self, holder_id: str, period: str) -> list[StatementLine]:
+        """A statement's lines: the holder's day buckets of that period, then
+        those postings by id (bounded by the period, not by history)."""
         account = holder_account(holder_id)
+        found = await self._store.books.lines_of_period(account, period)
+        postings = await self._store.postings_by_ids([x.posting_id for x in found])
         return [
             StatementLine(
                 posting_id=p.posting_id,
@@ -175,7 +200,7 @@ class Statements:
                 royalty_fen=p.amounts.royalty_fen,
                 amount_fen=_owed_delta(p, account),
             )
-            for p in await self._store.postings_of_account(account, period=period)
+            for p in postings
         ]
 
 

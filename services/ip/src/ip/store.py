@@ -1,5 +1,7 @@
 """The ip service's collections, indexes and document mapping.
 
+Records and their mapping live in ip.records (re-exported here).
+
 Collections: holders, assets, registrations, licenses, journal, statements,
 periods, unmatched. Documents that carry outbox events: assets, licenses,
 journal, statements. No Mongo type leaves this module; callers get records.
@@ -9,12 +11,17 @@ its balanced entries and its outgoing event (see `ip.ledger` for why this is
 exactly once without transactions). Two unique keys guard it besides `_id`:
 `source_key` (the cause: event id + line, payout reference...) and
 `chain_key` (the posting's position in its license's or holder's chain).
+
+Hot paths read by `_id` only (see ip.hot_queries): the journal by posting id,
+a license's chain head from `license_heads`, an accrual's reversals from
+`accrual_reversals` (the ids, then `$in`), balances and ledger pages from the
+books (ip.books). Methods that filter on anything else say so: they serve
+the operator's month close, admin lists or tests, never a request, a consumer
+or the scheduler.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -22,10 +29,35 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from ip.domain import LicenseScope, OwnershipEntry, RoyaltyTerms, Share, StatementSection
-from ip.royalty import Cumulative, PostedAmounts, Tier
+from ip.books import BookLine, Books, by_id, by_ids, stamp
+from ip.domain import OwnershipEntry, RoyaltyTerms
+from ip.records import (
+    AssetRecord,
+    Entry,
+    HolderRecord,
+    InsertResult,
+    LicenseRecord,
+    Posting,
+    RegistrationRecord,
+    StatementRecord,
+    asset_doc,
+    license_doc,
+    ownership_doc,
+    posting_doc,
+    statement_doc,
+    terms_doc,
+)
+from ip.records import asset_of as _asset
+from ip.records import cumulative_of as _cumulative
+from ip.records import holder_doc as _holder_doc
+from ip.records import holder_of as _holder
+from ip.records import license_of as _license
+from ip.records import posting_of as _posting
+from ip.records import registration_of as _registration
+from ip.records import statement_of as _statement
+from ip.royalty import Cumulative
 from servicekit.mongo import advance
-from servicekit.outbox import push_events
+from servicekit.outbox import attach_events, mark_pending, push_events
 
 __all__ = [
     "OUTBOX_COLLECTIONS",
@@ -38,6 +70,13 @@ __all__ = [
     "RegistrationRecord",
     "StatementRecord",
     "Store",
+    "at_version",
+    "book_lines",
+    "by_id",
+    "by_ids",
+    "close_at",
+    "owned_locks",
+    "stale_lock",
     "ensure_indexes",
 ]
 
@@ -45,397 +84,29 @@ OUTBOX_COLLECTIONS = ["assets", "licenses", "journal", "statements"]
 Doc = dict[str, Any]
 
 
-# --- records -------------------------------------------------------------------
+# --- filters (ip.hot_queries lists the hot ones, built by these) ------------------
 
 
-@dataclass(frozen=True)
-class HolderRecord:
-    holder_id: str
-    kind: str
-    name: str
-    museum_id: str | None  # the museum it belongs to (a museum: itself)
-    payout_details: dict[str, str] | None = None
+def at_version(doc_id: str, version: int) -> Doc:
+    """The document, unless another write moved it past `version`."""
+    return {"_id": doc_id, "version": version}
 
 
-@dataclass(frozen=True)
-class AssetRecord:
-    asset_id: str
-    museum_id: str
-    relic_id: str | None
-    title: str
-    ownership: tuple[OwnershipEntry, ...]
-    opened_at: datetime
-    kind: str = "relic"  # relic | design
-    version: int = 1
+def stale_lock(key: str, now: datetime) -> Doc:
+    """A grant lock whose lease has run out (its holder crashed)."""
+    return {"_id": key, "until": {"$lt": now}}
 
 
-@dataclass(frozen=True)
-class RegistrationRecord:
-    registration_id: str
-    asset_id: str
-    museum_id: str
-    kind: str  # copyright | trademark | design_patent
-    number: str
-    jurisdiction: str
-    title: str
-    nice_class: int | None
-    registered_at: datetime
-    expires_at: datetime
+def owned_locks(keys: Sequence[str], owner: str) -> Doc:
+    return {"_id": {"$in": list(keys)}, "owner": owner}
 
 
-@dataclass(frozen=True)
-class LicenseRecord:
-    license_id: str
-    status: str
-    version: int
-    museum_id: str
-    scope: LicenseScope
-    relic_ids: tuple[str, ...]
-    terms: RoyaltyTerms
-    counter_terms: RoyaltyTerms | None
-    applied_at: datetime
-    granted_at: datetime | None = None
-    ended_at: datetime | None = None  # revoked or expired
-    history: tuple[dict[str, str], ...] = ()
+def close_at(expected: str) -> Doc:
+    """The close watermark, unless it moved from `expected`."""
+    return {"_id": CLOSE, "last_closed": expected}
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One side of a posting; debits positive, credits negative."""
-
-    account: str
-    party_id: str
-    party_kind: str
-    amount_fen: int
-
-
-@dataclass(frozen=True)
-class Posting:
-    posting_id: str
-    kind: str  # accrual | reversal | advance | shortfall | payout
-    source_key: str
-    chain_key: str
-    period: str
-    posted_at: datetime
-    entries: tuple[Entry, ...]
-    license_id: str | None = None
-    licensee_id: str | None = None
-    museum_id: str | None = None
-    order_id: str | None = None
-    line_id: str | None = None
-    product_id: str | None = None
-    refund_id: str | None = None
-    reference: str | None = None
-    relic_ids: tuple[str, ...] = ()
-    amounts: PostedAmounts = field(default_factory=PostedAmounts)
-    license_seq: int | None = None
-    cum_after: Cumulative | None = None
-    accrual_id: str | None = None
-
-
-@dataclass(frozen=True)
-class StatementRecord:
-    statement_id: str  # <holder>:<period>
-    holder_id: str
-    holder_kind: str
-    museum_id: str | None
-    period: str
-    period_start: datetime
-    period_end: datetime
-    totals: StatementSection
-    sections: tuple[StatementSection, ...]
-    issued_at: datetime
-
-
-class InsertResult(StrEnum):
-    INSERTED = "inserted"
-    EXISTS = "exists"  # this posting was already there: a redelivery
-    CHAIN_TAKEN = "chain_taken"  # another posting took the chain position: retry
-
-
-# --- mapping -------------------------------------------------------------------
-
-
-def _share_doc(s: Share) -> Doc:
-    return {"holder_id": s.holder_id, "holder_kind": s.holder_kind, "share_bps": s.share_bps}
-
-
-def ownership_doc(entry: OwnershipEntry) -> Doc:
-    return {"effective_at": entry.effective_at, "shares": [_share_doc(s) for s in entry.shares]}
-
-
-def _ownership(doc: Doc) -> OwnershipEntry:
-    return OwnershipEntry(
-        doc["effective_at"],
-        tuple(Share(s["holder_id"], s["holder_kind"], s["share_bps"]) for s in doc["shares"]),
-    )
-
-
-def terms_doc(t: RoyaltyTerms) -> Doc:
-    return {
-        "rate_bps": t.rate_bps,
-        "minimum_per_unit_fen": t.minimum_per_unit_fen,
-        "tier_basis": t.tier_basis,
-        "tiers": [{"threshold": x.threshold, "rate_bps": x.rate_bps} for x in t.tiers],
-        "advance_fen": t.advance_fen,
-        "minimum_guarantee_fen": t.minimum_guarantee_fen,
-    }
-
-
-def _terms(d: Doc) -> RoyaltyTerms:
-    return RoyaltyTerms(
-        rate_bps=d["rate_bps"],
-        minimum_per_unit_fen=d["minimum_per_unit_fen"],
-        tier_basis=d["tier_basis"],
-        tiers=tuple(Tier(x["threshold"], x["rate_bps"]) for x in d["tiers"]),
-        advance_fen=d["advance_fen"],
-        minimum_guarantee_fen=d["minimum_guarantee_fen"],
-    )
-
-
-def _holder_doc(h: HolderRecord) -> Doc:
-    return {"kind": h.kind, "name": h.name, "museum_id": h.museum_id, "payout": h.payout_details}
-
-
-def _holder(d: Doc) -> HolderRecord:
-    return HolderRecord(d["_id"], d["kind"], d["name"], d.get("museum_id"), d.get("payout"))
-
-
-def _asset(d: Doc) -> AssetRecord:
-    return AssetRecord(
-        d["_id"],
-        d["museum_id"],
-        d.get("relic_id"),
-        d.get("title", ""),
-        tuple(_ownership(e) for e in d["ownership"]),
-        d["opened_at"],
-        d.get("kind", "relic"),
-        d.get("version", 1),
-    )
-
-
-def asset_doc(a: AssetRecord) -> Doc:
-    return {
-        "_id": a.asset_id,
-        "kind": a.kind,
-        "relic_id": a.relic_id,
-        "museum_id": a.museum_id,
-        "title": a.title,
-        "ownership": [ownership_doc(e) for e in a.ownership],
-        "opened_at": a.opened_at,
-        "version": a.version,
-    }
-
-
-def _registration(d: Doc) -> RegistrationRecord:
-    return RegistrationRecord(
-        registration_id=d["_id"],
-        asset_id=d["asset_id"],
-        museum_id=d["museum_id"],
-        kind=d["kind"],
-        number=d["number"],
-        jurisdiction=d["jurisdiction"],
-        title=d.get("title", ""),
-        nice_class=d.get("nice_class"),
-        registered_at=d["registered_at"],
-        expires_at=d["expires_at"],
-    )
-
-
-def license_doc(lic: LicenseRecord) -> Doc:
-    s = lic.scope
-    return {
-        "_id": lic.license_id,
-        "status": lic.status,
-        "version": lic.version,
-        "museum_id": lic.museum_id,
-        "licensee_id": s.licensee_id,
-        "asset_ids": sorted(s.asset_ids),
-        "relic_ids": list(lic.relic_ids),
-        "categories": sorted(s.categories),
-        "territory": s.territory,
-        "channels": sorted(s.channels),
-        "starts_at": s.starts_at,
-        "ends_at": s.ends_at,
-        "exclusivity": s.exclusivity,
-        "terms": terms_doc(lic.terms),
-        "counter_terms": terms_doc(lic.counter_terms) if lic.counter_terms else None,
-        "applied_at": lic.applied_at,
-        "granted_at": lic.granted_at,
-        "ended_at": lic.ended_at,
-        "history": list(lic.history),
-    }
-
-
-def _license(d: Doc) -> LicenseRecord:
-    return LicenseRecord(
-        license_id=d["_id"],
-        status=d["status"],
-        version=d["version"],
-        museum_id=d["museum_id"],
-        scope=LicenseScope(
-            licensee_id=d["licensee_id"],
-            asset_ids=frozenset(d["asset_ids"]),
-            categories=frozenset(d["categories"]),
-            territory=d["territory"],
-            channels=frozenset(d["channels"]),
-            starts_at=d["starts_at"],
-            ends_at=d["ends_at"],
-            exclusivity=d["exclusivity"],
-            license_id=d["_id"],
-        ),
-        relic_ids=tuple(d["relic_ids"]),
-        terms=_terms(d["terms"]),
-        counter_terms=_terms(d["counter_terms"]) if d.get("counter_terms") else None,
-        applied_at=d["applied_at"],
-        granted_at=d.get("granted_at"),
-        ended_at=d.get("ended_at"),
-        history=tuple(d.get("history", [])),
-    )
-
-
-def _amounts_doc(a: PostedAmounts) -> Doc:
-    return {
-        "quantity": a.quantity,
-        "net_sales_fen": a.net_sales_fen,
-        "royalty_fen": a.royalty_fen,
-        "payable_fen": a.payable_fen,
-        "recouped_fen": a.recouped_fen,
-    }
-
-
-def posting_doc(p: Posting) -> Doc:
-    return {
-        "_id": p.posting_id,
-        "kind": p.kind,
-        "source_key": p.source_key,
-        "chain_key": p.chain_key,
-        "period": p.period,
-        "posted_at": p.posted_at,
-        "entries": [
-            {
-                "account": e.account,
-                "party_id": e.party_id,
-                "party_kind": e.party_kind,
-                "amount_fen": e.amount_fen,
-                # copied into each entry: FerretDB 1.24 drops a document's other
-                # fields after $unwind, so per-license sums group on this one
-                "license_id": p.license_id,
-            }
-            for e in p.entries
-        ],
-        "accounts": sorted({e.account for e in p.entries}),
-        "license_id": p.license_id,
-        "licensee_id": p.licensee_id,
-        "museum_id": p.museum_id,
-        "order_id": p.order_id,
-        "line_id": p.line_id,
-        "product_id": p.product_id,
-        "refund_id": p.refund_id,
-        "reference": p.reference,
-        "relic_ids": list(p.relic_ids),
-        **_amounts_doc(p.amounts),
-        "license_seq": p.license_seq,
-        "cum_after": (
-            {
-                "units": p.cum_after.units,
-                "net_sales_fen": p.cum_after.net_sales_fen,
-                "recouped_fen": p.cum_after.recouped_fen,
-            }
-            if p.cum_after
-            else None
-        ),
-        "accrual_id": p.accrual_id,
-    }
-
-
-def _cumulative(cum: Doc) -> Cumulative:
-    return Cumulative(cum["units"], cum["net_sales_fen"], cum["recouped_fen"])
-
-
-def _posting(d: Doc) -> Posting:
-    cum = d.get("cum_after")
-    return Posting(
-        posting_id=d["_id"],
-        kind=d["kind"],
-        source_key=d["source_key"],
-        chain_key=d["chain_key"],
-        period=d["period"],
-        posted_at=d["posted_at"],
-        entries=tuple(
-            Entry(e["account"], e["party_id"], e["party_kind"], e["amount_fen"])
-            for e in d["entries"]
-        ),
-        license_id=d.get("license_id"),
-        licensee_id=d.get("licensee_id"),
-        museum_id=d.get("museum_id"),
-        order_id=d.get("order_id"),
-        line_id=d.get("line_id"),
-        product_id=d.get("product_id"),
-        refund_id=d.get("refund_id"),
-        reference=d.get("reference"),
-        relic_ids=tuple(d.get("relic_ids", [])),
-        amounts=PostedAmounts(
-            d["quantity"], d["net_sales_fen"], d["royalty_fen"], d["payable_fen"], d["recouped_fen"]
-        ),
-        license_seq=d.get("license_seq"),
-        cum_after=_cumulative(cum) if cum else None,
-        accrual_id=d.get("accrual_id"),
-    )
-
-
-_SECTION_FIELDS = (
-    "opening_balance_fen",
-    "accrued_fen",
-    "reversed_fen",
-    "shortfall_fen",
-    "advance_fen",
-    "payouts_fen",
-)
-
-
-def _section_doc(s: StatementSection) -> Doc:
-    return {
-        "license_id": s.license_id,
-        **{name: getattr(s, name) for name in _SECTION_FIELDS},
-        "closing_balance_fen": s.closing_balance_fen,
-    }
-
-
-def _section(d: Doc) -> StatementSection:
-    return StatementSection(d.get("license_id"), *(d[name] for name in _SECTION_FIELDS))
-
-
-def statement_doc(r: StatementRecord) -> Doc:
-    totals = _section_doc(r.totals)
-    totals.pop("license_id")
-    return {
-        "_id": r.statement_id,
-        "holder_id": r.holder_id,
-        "holder_kind": r.holder_kind,
-        "museum_id": r.museum_id,
-        "period": r.period,
-        "period_start": r.period_start,
-        "period_end": r.period_end,
-        **totals,
-        "sections": [_section_doc(x) for x in r.sections],
-        "issued_at": r.issued_at,
-    }
-
-
-def _statement(d: Doc) -> StatementRecord:
-    return StatementRecord(
-        statement_id=d["_id"],
-        holder_id=d["holder_id"],
-        holder_kind=d["holder_kind"],
-        museum_id=d.get("museum_id"),
-        period=d["period"],
-        period_start=d["period_start"],
-        period_end=d["period_end"],
-        totals=_section(d),
-        sections=tuple(_section(x) for x in d["sections"]),
-        issued_at=d["issued_at"],
-    )
+CLOSE = "close"
 
 
 # --- the store -----------------------------------------------------------------
@@ -474,13 +145,17 @@ class Store:
         self.periods: AsyncCollection[Doc] = db.periods
         self.unmatched: AsyncCollection[Doc] = db.unmatched
         self.locks: AsyncCollection[Doc] = db.locks
+        # accrual id -> the ids of its reversals, noted before each is inserted
+        self.reversal_index: AsyncCollection[Doc] = db.accrual_reversals
+        self.books = Books(db)
 
     # holders
     async def holder(self, holder_id: str) -> HolderRecord | None:
-        doc = await self.holders.find_one({"_id": holder_id})
+        doc = await self.holders.find_one(by_id(holder_id))
         return _holder(doc) if doc else None
 
     async def holders_of(self, museum_id: str | None) -> list[HolderRecord]:
+        # admin list: holders do not grow with orders (a scan of the catalog)
         query = {} if museum_id is None else {"museum_id": museum_id}
         return [_holder(d) async for d in self.holders.find(query).sort("_id", ASCENDING)]
 
@@ -490,7 +165,7 @@ class Store:
         """A museum holder, created or refreshed from catalog (idempotent)."""
         fields = {"name": name, "name_en": name_en, "city": city, "province": province}
         await self.holders.update_one(
-            {"_id": museum_id},
+            by_id(museum_id),
             {"$set": {"kind": "museum", "museum_id": museum_id, **fields}},
             upsert=True,
         )
@@ -498,7 +173,7 @@ class Store:
     async def ensure_holder(self, holder: HolderRecord) -> None:
         """Create the holder unless it exists (an existing one is left as it is)."""
         await self.holders.update_one(
-            {"_id": holder.holder_id},
+            by_id(holder.holder_id),
             {"$setOnInsert": _holder_doc(holder)},
             upsert=True,
         )
@@ -511,12 +186,13 @@ class Store:
         return True
 
     async def set_payout_details(self, holder_id: str, details: dict[str, str]) -> None:
-        await self.holders.update_one({"_id": holder_id}, {"$set": {"payout": details}})
+        await self.holders.update_one(by_id(holder_id), {"$set": {"payout": details}})
 
     # assets
     async def insert_asset(self, asset: AssetRecord, outbox: list[Doc]) -> bool:
         """Insert once (keyed by asset id), with its events; False if it existed."""
-        doc = {**asset_doc(asset), "_outbox": outbox}
+        await mark_pending(self.assets, asset.asset_id)
+        doc = attach_events(asset_doc(asset), outbox)
         try:
             await self.assets.insert_one(doc)
         except DuplicateKeyError:
@@ -527,8 +203,9 @@ class Store:
         self, asset: AssetRecord, entry: OwnershipEntry, outbox: list[Doc]
     ) -> bool:
         """Append an ownership entry if the asset is still at `asset.version`."""
+        await mark_pending(self.assets, asset.asset_id)
         result = await self.assets.update_one(
-            {"_id": asset.asset_id, "version": asset.version},
+            at_version(asset.asset_id, asset.version),
             push_events(
                 {"$push": {"ownership": ownership_doc(entry)}, "$inc": {"version": 1}}, outbox
             ),
@@ -536,14 +213,15 @@ class Store:
         return result.modified_count == 1
 
     async def asset(self, asset_id: str) -> AssetRecord | None:
-        doc = await self.assets.find_one({"_id": asset_id})
+        doc = await self.assets.find_one(by_id(asset_id))
         return _asset(doc) if doc else None
 
     async def assets_by_ids(self, asset_ids: Sequence[str]) -> list[AssetRecord]:
-        cursor = self.assets.find({"_id": {"$in": list(asset_ids)}})
+        cursor = self.assets.find(by_ids(asset_ids))
         return [_asset(d) async for d in cursor]
 
     async def assets_of(self, museum_id: str | None) -> list[AssetRecord]:
+        # admin list: assets do not grow with orders (a scan of the catalog)
         query = {} if museum_id is None else {"museum_id": museum_id}
         return [_asset(d) async for d in self.assets.find(query).sort("_id", ASCENDING)]
 
@@ -567,6 +245,7 @@ class Store:
     async def registrations_expiring(
         self, start: datetime, end: datetime, museum_id: str | None
     ) -> list[RegistrationRecord]:
+        # admin list over registrations, which do not grow with orders
         query: Doc = {"expires_at": {"$gte": start, "$lte": end}}
         if museum_id is not None:
             query["museum_id"] = museum_id
@@ -599,8 +278,10 @@ class Store:
             fields["granted_at"] = granted_at
         if ended_at is not None:
             fields["ended_at"] = ended_at
+        if outbox:
+            await mark_pending(self.licenses, lic.license_id)
         result = await self.licenses.update_one(
-            {"_id": lic.license_id, "version": lic.version},
+            at_version(lic.license_id, lic.version),
             push_events({"$set": fields, "$push": {"history": history}}, outbox),
         )
         return result.modified_count == 1
@@ -620,17 +301,6 @@ class Store:
         if status is not None:
             query["status"] = status
         return await self.licenses_where(query)
-
-    async def licenses_due(self, now: datetime) -> list[LicenseRecord]:
-        """Live licenses whose term has ended."""
-        return await self.licenses_where(
-            {"status": {"$in": ["active", "suspended"]}, "ends_at": {"$lte": now}}
-        )
-
-    async def licenses_with_advance(self) -> list[LicenseRecord]:
-        return await self.licenses_where(
-            {"terms.advance_fen": {"$gt": 0}, "granted_at": {"$ne": None}}
-        )
 
     async def guaranteed_licenses(self, start: datetime, end: datetime) -> list[LicenseRecord]:
         """Granted licenses with a minimum guarantee whose term overlaps [start, end)."""
@@ -657,7 +327,7 @@ class Store:
                 await self.locks.insert_one({"_id": key, "owner": owner, "until": until})
             except DuplicateKeyError:
                 stale = await self.locks.update_one(
-                    {"_id": key, "until": {"$lt": now}}, {"$set": {"owner": owner, "until": until}}
+                    stale_lock(key, now), {"$set": {"owner": owner, "until": until}}
                 )
                 if stale.modified_count != 1:
                     await self.unlock_assets(taken, owner=owner)
@@ -667,13 +337,15 @@ class Store:
 
     async def unlock_assets(self, asset_ids: Sequence[str], *, owner: str) -> None:
         keys = [f"grant:{asset_id}" for asset_id in asset_ids]
-        await self.locks.delete_many({"_id": {"$in": keys}, "owner": owner})
+        await self.locks.delete_many(owned_locks(keys, owner))
 
     async def license(self, license_id: str) -> LicenseRecord | None:
-        doc = await self.licenses.find_one({"_id": license_id})
+        doc = await self.licenses.find_one(by_id(license_id))
         return _license(doc) if doc else None
 
     async def licenses_where(self, query: Doc) -> list[LicenseRecord]:
+        # a scan of licenses (they do not grow with orders): admin lists, the
+        # month close and the license marketplace, never the order consumer
         return [_license(d) async for d in self.licenses.find(query).sort("_id", ASCENDING)]
 
     async def live_licenses_on(self, asset_ids: Sequence[str]) -> list[LicenseRecord]:
@@ -687,36 +359,60 @@ class Store:
             raise AssertionError(f"posting {posting.posting_id} is not balanced")
         doc = posting_doc(posting)
         if outbox:
-            doc["_outbox"] = outbox
+            await mark_pending(self.journal, posting.posting_id)
+            doc = attach_events(doc, outbox)
         try:
             await self.journal.insert_one(doc)
         except DuplicateKeyError:
-            if await self.journal.find_one({"_id": posting.posting_id}) is not None:
+            if await self.journal.find_one(by_id(posting.posting_id)) is not None:
                 return InsertResult.EXISTS
-            if await self.journal.find_one({"source_key": posting.source_key}) is not None:
-                return InsertResult.EXISTS
+            # the chain position (or, were an event id ever reused for another
+            # order, the source key: the store does not say which index) is
+            # taken; the caller recomputes from the chain's new head
             return InsertResult.CHAIN_TAKEN
-        if posting.license_id and posting.license_seq:
-            await advance(
-                self.heads, posting.license_id, posting.license_seq, {"cum_after": doc["cum_after"]}
-            )
+        await self.posted(posting)
         return InsertResult.INSERTED
 
+    async def posted(self, posting: Posting) -> None:
+        """What follows a posting's insert: its license's head pointer and its
+        lines in the books. Idempotent: run again for a posting found already
+        there (a redelivery), so a crash between the insert and these heals."""
+        if posting.license_id and posting.license_seq and posting.cum_after:
+            await advance(
+                self.heads,
+                posting.license_id,
+                posting.license_seq,
+                {"cum_after": posting_doc(posting)["cum_after"]},
+            )
+        await self.books.project(book_lines(posting))
+
     async def posting(self, posting_id: str) -> Posting | None:
-        doc = await self.journal.find_one({"_id": posting_id})
+        doc = await self.journal.find_one(by_id(posting_id))
         return _posting(doc) if doc else None
+
+    async def postings_by_ids(self, posting_ids: Sequence[str]) -> list[Posting]:
+        """Postings by id (point reads), in the order asked."""
+        found: dict[str, Posting] = {}
+        ids = list(dict.fromkeys(posting_ids))
+        for i in range(0, len(ids), 1000):
+            async for d in self.journal.find(by_ids(ids[i : i + 1000])):
+                found[d["_id"]] = _posting(d)
+        return [found[x] for x in posting_ids if x in found]
 
     async def license_head(self, license_id: str, *, exact: bool = False) -> tuple[int, Cumulative]:
         """A position in a license's chain and the cumulative state after it:
-        the last one when `exact` (read from the journal, which FerretDB
-        answers by reading the whole collection), else the head pointer (one
-        lookup by _id). The pointer is written after each posting, not with
-        it, so it may lag: a posting built on it then collides on the chain's
-        unique key, and the caller retries with `exact`."""
+        the head pointer (one lookup by `_id`; none yet: the chain is empty),
+        or with `exact` the last posting in the journal. The pointer is moved
+        after each posting, not with it, so it may lag: a posting built on it
+        collides on the chain's unique key and the caller reads the pointer
+        again. Only a pointer stuck behind (its writer crashed between the two
+        writes, and no redelivery came yet) calls for `exact`: that reads the
+        whole journal (FerretDB), a recovery path, not the usual one."""
         if not exact:
-            head = await self.heads.find_one({"_id": license_id})
-            if head is not None:
-                return head["seq"], _cumulative(head["cum_after"])
+            head = await self.heads.find_one(by_id(license_id))
+            if head is None:
+                return 0, Cumulative()
+            return head["seq"], _cumulative(head["cum_after"])
         doc = await self.journal.find_one(
             {"license_id": license_id, "license_seq": {"$gt": 0}},
             sort=[("license_seq", DESCENDING)],
@@ -726,10 +422,23 @@ class Store:
         await advance(self.heads, license_id, doc["license_seq"], {"cum_after": doc["cum_after"]})
         return doc["license_seq"], _cumulative(doc["cum_after"])
 
+    async def note_reversal(self, accrual_id: str, posting_id: str) -> None:
+        """List a reversal under its accrual BEFORE inserting it: a listed id
+        that never got inserted is skipped by `reversals_of`, an inserted one
+        is never missing from the list."""
+        await self.reversal_index.update_one(
+            by_id(accrual_id), {"$addToSet": {"ids": posting_id}}, upsert=True
+        )
+
     async def reversals_of(self, accrual_id: str) -> list[Posting]:
-        return [_posting(d) async for d in self.journal.find({"accrual_id": accrual_id})]
+        index = await self.reversal_index.find_one(by_id(accrual_id))
+        if index is None or not index.get("ids"):
+            return []
+        return await self.postings_by_ids(index["ids"])
 
     async def postings(self, query: Doc, *, limit: int = 0) -> list[Posting]:
+        """Postings matching any filter: a scan of the journal, for the
+        operator's month close and tests only."""
         cursor = self.journal.find(query).sort([("posted_at", ASCENDING), ("_id", ASCENDING)])
         if limit:
             cursor = cursor.limit(limit)
@@ -753,17 +462,20 @@ class Store:
         )
 
     async def count_payouts(self, account: str) -> int:
+        """A scan of the journal: payouts' recovery path only (see ip.ledger)."""
         return await self.count_postings({"kind": "payout", "accounts": account})
 
     async def unmatched_lines(self, limit: int = 1000) -> list[tuple[str, str, str | None]]:
-        """(posting id, reason, event id) of lines that could not be posted."""
+        """(posting id, reason, event id) of lines that could not be posted.
+        Operators' list of what went wrong (rare by construction), read whole."""
         cursor = self.unmatched.find({}).sort("_id", ASCENDING).limit(limit)
         return [(d["_id"], d["reason"], d.get("event_id")) async for d in cursor]
 
     async def balances(self, match: Doc, group_by: str = "$entries.account") -> dict[Any, int]:
         """Sum of entry amounts by `group_by` (a field of the entry: FerretDB
         1.24 loses the posting's own fields after $unwind), over postings
-        matching `match`; only entries whose account matches `match['accounts']`."""
+        matching `match`; only entries whose account matches `match['accounts']`.
+        Aggregates the journal: the operator's month close only."""
         pipeline: list[Doc] = [{"$match": match}, {"$unwind": "$entries"}]
         if "accounts" in match:
             pipeline.append({"$match": {"entries.account": match["accounts"]}})
@@ -776,7 +488,8 @@ class Store:
     async def insert_statement(self, record: StatementRecord, outbox: list[Doc]) -> bool:
         doc = statement_doc(record)
         if outbox:
-            doc["_outbox"] = outbox
+            await mark_pending(self.statements, record.statement_id)
+            doc = attach_events(doc, outbox)
         try:
             await self.statements.insert_one(doc)
         except DuplicateKeyError:
@@ -784,19 +497,25 @@ class Store:
         return True
 
     async def statement(self, statement_id: str) -> StatementRecord | None:
-        doc = await self.statements.find_one({"_id": statement_id})
+        doc = await self.statements.find_one(by_id(statement_id))
         return _statement(doc) if doc else None
 
-    async def statements_of(self, holder_id: str) -> list[StatementRecord]:
-        cursor = self.statements.find({"holder_id": holder_id}).sort("period", ASCENDING)
-        return [_statement(d) async for d in cursor]
+    async def statements_of(self, holder_id: str, periods: Sequence[str]) -> list[StatementRecord]:
+        """The holder's statements of these periods (ids `<holder>:<period>`)."""
+        if not periods:
+            return []
+        ids = [f"{holder_id}:{p}" for p in periods]
+        found = [_statement(d) async for d in self.statements.find(by_ids(ids))]
+        return sorted(found, key=lambda r: r.period)
 
     async def account_balance(self, account: str) -> int:
-        """An account's raw sum (debits positive)."""
-        return (await self.balances({"accounts": account})).get(account, 0)
+        """An account's raw sum (debits positive), from its balance document."""
+        return (await self.books.book(account)).sum_fen
 
     async def account_sums(self, *, up_to_period: str | None = None) -> dict[str, int]:
-        """Every account's raw sum, over all postings or those up to a period."""
+        """Every account's raw sum, over all postings or those up to a period
+        (an aggregate over the journal: the month close; the trial balance
+        reads the books)."""
         match: Doc = {} if up_to_period is None else {"period": {"$lte": up_to_period}}
         return {str(k): v for k, v in (await self.balances(match)).items()}
 
@@ -810,19 +529,19 @@ class Store:
 
     # periods
     async def last_closed(self) -> str | None:
-        doc = await self.periods.find_one({"_id": "close"})
+        doc = await self.periods.find_one(by_id(CLOSE))
         return doc["last_closed"] if doc else None
 
     async def advance_last_closed(self, expected: str | None, period: str) -> bool:
         """Move the close watermark from `expected` to `period`; False if it moved meanwhile."""
         if expected is None:
             try:
-                await self.periods.insert_one({"_id": "close", "last_closed": period})
+                await self.periods.insert_one({"_id": CLOSE, "last_closed": period})
             except DuplicateKeyError:
                 return False
             return True
         result = await self.periods.update_one(
-            {"_id": "close", "last_closed": expected}, {"$set": {"last_closed": period}}
+            close_at(expected), {"$set": {"last_closed": period}}
         )
         return result.modified_count == 1
 
@@ -831,3 +550,15 @@ class Store:
             await self.unmatched.insert_one({"_id": key, "reason": reason, **detail})
         except DuplicateKeyError:
             pass
+
+
+def book_lines(posting: Posting) -> list[tuple[str, BookLine]]:
+    """The posting as each of its accounts' books see it."""
+    amounts: dict[str, int] = {}
+    for e in posting.entries:
+        amounts[e.account] = amounts.get(e.account, 0) + e.amount_fen
+    at = stamp(posting.posted_at)
+    return [
+        (account, BookLine(posting.posting_id, at, posting.period, posting.kind, amount))
+        for account, amount in amounts.items()
+    ]

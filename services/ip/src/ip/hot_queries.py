@@ -1,0 +1,94 @@
+"""Every filter shape ip's hot paths send, built by the functions the store
+uses (so this list cannot drift from the code), with sample values.
+
+Hot paths: the order consumer (order.paid accruals, order.refunded
+reversals), the catalog consumer (museums, relics), the HTTP requests of
+museums, licensees and operators (ledger pages, balances, payables,
+statements, licenses, payouts) and the scheduler (expiry, advances).
+tests/integration/test_hot_queries.py has the store explain each one.
+
+Not listed, because they are not hot: the operator's month close
+(`Store.postings`, `balances`, `guaranteed_licenses`), admin lists of the
+catalog-sized collections (holders, assets, licenses, registrations,
+unmatched lines), the trial balance (one document per account), the history
+loader, startup backfills, and the recovery reads of a chain head or payout
+count stuck behind a crash (ip.ledger).
+"""
+
+from datetime import UTC, datetime
+
+from ip.books import (
+    BALANCES,
+    BUCKETS,
+    BookLine,
+    bucket_id,
+    bucket_update,
+    by_id,
+    by_ids,
+    snapshot_update,
+)
+from ip.postings import accrual_id, holder_account, licensee_account, reversal_id
+from ip.schedule import ADVANCES, LIVE, SCHEDULE
+from ip.store import CLOSE, at_version, close_at, owned_locks, stale_lock
+from servicekit.mongo import advance_guard
+from servicekit.queries import HotQuery
+
+__all__ = ["HOT_QUERIES"]
+
+_NOW = datetime(2026, 3, 1, tzinfo=UTC)
+_ACCRUAL = accrual_id("ord-1", "line-1")
+_REVERSAL = reversal_id("rfd-1", "line-1")
+_HOLDER = holder_account("three-gorges")
+_LICENSEE = licensee_account("lic-acme")
+_LINE = BookLine(_ACCRUAL, "2026-03-01T02:00:00.000+00:00", "2026-03", "accrual", -700)
+_BUCKET = {
+    "account": _HOLDER,
+    "day": "2026-03-01",
+    "period": "2026-03",
+    "n": 3,
+    "sum_fen": -2100,
+    "payouts": 0,
+}
+
+HOT_QUERIES: tuple[HotQuery, ...] = (
+    # order.paid / order.refunded consumer
+    HotQuery("posting by id (dedupe)", "journal", by_id(_ACCRUAL)),
+    HotQuery("postings by ids (reversals, pages)", "journal", by_ids([_ACCRUAL, _REVERSAL])),
+    HotQuery("license of a line", "licenses", by_id("lic-1a2b3c")),
+    HotQuery("assets of a license", "assets", by_ids(["relic-r1", "relic-r2"])),
+    HotQuery("license chain head", "license_heads", by_id("lic-1a2b3c")),
+    HotQuery("license chain head moved", "license_heads", advance_guard("lic-1a2b3c", 7)),
+    HotQuery("close watermark", "periods", by_id(CLOSE)),
+    HotQuery("close watermark moved", "periods", close_at("2026-02")),
+    HotQuery("reversals of an accrual", "accrual_reversals", by_id(_ACCRUAL)),
+    HotQuery("day bucket created", BUCKETS, by_id(bucket_id(_HOLDER, "2026-03-01", "2026-03"))),
+    HotQuery("day bucket appended", BUCKETS, bucket_update(_LINE, _HOLDER, "2026-03-01")[0]),
+    HotQuery(
+        "day buckets read",
+        BUCKETS,
+        by_ids(
+            [
+                bucket_id(_HOLDER, "2026-03-01", "2026-03"),
+                bucket_id(_HOLDER, "2026-03-02", "2026-03"),
+            ]
+        ),
+    ),
+    HotQuery("balance created / read", BALANCES, by_id(_LICENSEE)),
+    HotQuery("balance moved", BALANCES, snapshot_update(_BUCKET)[0]),
+    # catalog consumer and HTTP requests
+    HotQuery("holder", "holders", by_id("three-gorges")),
+    HotQuery("asset", "assets", by_id("relic-r1")),
+    HotQuery("ownership change", "assets", at_version("relic-r1", 2)),
+    HotQuery("license status change", "licenses", at_version("lic-1a2b3c", 3)),
+    HotQuery("grant lock taken over", "locks", stale_lock("grant:relic-r1", _NOW)),
+    HotQuery("grant locks released", "locks", owned_locks(["grant:relic-r1"], "owner-1")),
+    HotQuery("statement", "statements", by_id("three-gorges:2026-02")),
+    HotQuery(
+        "statements of a holder",
+        "statements",
+        by_ids(["three-gorges:2026-01", "three-gorges:2026-02"]),
+    ),
+    # scheduler
+    HotQuery("live licenses", SCHEDULE, by_id(LIVE)),
+    HotQuery("advances to post", SCHEDULE, by_id(ADVANCES)),
+)
