@@ -355,3 +355,33 @@ async def test_partitions_handed_over_between_replicas_count_everything_once(
         payload = await wait_for_totals(second, scenario, timeout=60)
         for name, value in scenario.expected_totals().items():
             assert payload["totals"][name] == value, (scenario.museum_id, name)
+
+
+async def test_hot_paths_send_no_scan(infra: Infra, run_service) -> None:
+    """Projecting (copies included), the dashboard, its CSV and the overview:
+    `store_scans_total` stays empty, every command named its documents by `_id`."""
+    scenario = Scenario.scripted_day()
+    events = scenario.all_events()
+    await publish(infra.kafka_bootstrap, events)
+    service = run_service("analytics")
+    await wait_for_totals(service, scenario)
+    await publish(infra.kafka_bootstrap, events[-3:])  # republished copies
+    group = live_group(service)
+    await eventually(lambda: caught_up(infra.kafka_bootstrap, group), what="caught up")
+    async with service.client(OPERATOR) as client:
+        assert (await client.get("/overview")).status_code == 200
+        csv_export = await client.get(f"/museums/{scenario.museum_id}/export/top-products.csv")
+        assert csv_export.status_code == 200
+        assert (await client.get("/replays/1")).status_code == 404
+        await dashboard(service, scenario.museum_id)
+        metrics = (await client.get("/metrics")).text
+    # the timer saw the commands (the projector's guarded updates among them)
+    assert 'store_command_duration_seconds_count{collection="v1_museum_days",command="update"}' in (
+        metrics
+    )
+    scans = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("store_scans_total{") and not line.endswith(" 0.0")
+    ]
+    assert scans == []

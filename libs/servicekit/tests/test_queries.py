@@ -23,6 +23,7 @@ def test_anything_else_is_a_scan() -> None:
     assert not served_by_id({"_id": {"$in": []}})
     assert not served_by_id({"$or": [{"_id": "a"}, {"_id": "b"}]})
     assert not served_by_id(None)
+    assert not served_by_id({"_id": 7})  # the store's index serves strings and ObjectIds
 
 
 def test_filters_are_read_from_every_command_that_has_one() -> None:

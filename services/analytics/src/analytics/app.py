@@ -32,7 +32,7 @@ STATIC = Path(__file__).parent / "static"
 
 async def _setup(runtime: Runtime) -> None:
     version = await ProjectionState(runtime.db).active_version()
-    await ProjectionStore(runtime.db, version).ensure_indexes()
+    await ProjectionStore(runtime.db, version).prepare()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

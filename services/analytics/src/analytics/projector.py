@@ -62,7 +62,7 @@ class LiveProjector:
             try:
                 version = await state.active_version()
                 store = ProjectionStore(runtime.db, version)
-                await store.ensure_indexes()
+                await store.prepare()
             except PyMongoError as exc:
                 log.warning("projector waiting for the store: %s", exc)
                 await self._sleep(poll)

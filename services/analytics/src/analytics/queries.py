@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
 
 from analytics import reports
-from analytics.domain import (
-    LICENSEE_DAYS,
-    MUSEUM_DAYS,
-    PRODUCT_DAYS,
-    RELIC_DAYS,
+from analytics.changes import (
+    LICENSE_INDEX,
+    LICENSEES,
+    PRODUCTS_OF_DAY,
+    RELICS_OF_DAY,
     TZ,
-    utc_minute,
+    field_id,
+    last_minutes,
 )
 from analytics.overview import KafkaSnapshot
 from analytics.reports import Granularity, Totals
@@ -105,17 +107,28 @@ async def museum_dashboard(
     granularity: Granularity,
     top: int,
 ) -> DashboardRead:
-    async def rows(logical: str) -> list[Row]:
-        return await store.daily_rows(logical, museum_id=museum_id, start=start, end=end)
-
-    days = await rows(MUSEUM_DAYS)
-    products = reports.rank(await rows(PRODUCT_DAYS), "product_id", limit=top)
-    relics = reports.rank(await rows(RELIC_DAYS), "relic_id", limit=top)
-    licensees = reports.rank(await rows(LICENSEE_DAYS), "licensee_id", limit=top)
-    product_names = await store.products([k for k, _ in products])
-    relic_names = await store.relics([k for k, _ in relics])
-    museum = await store.museum(museum_id) or {}
-    licenses = sorted(await store.licenses_of(museum_id), key=lambda r: str(r["_id"]))
+    """Reads the museum document and one bucket per day shown (by `_id`), then
+    the named products, relics and licenses by `$in`: bounded by the days and
+    the museum's catalog, never by its orders."""
+    museum, days = await asyncio.gather(
+        store.museum(museum_id), store.museum_days(museum_id, start=start, end=end)
+    )
+    museum = museum or {}
+    products = reports.rank_nested(days, PRODUCTS_OF_DAY, limit=top)
+    relics = reports.rank_nested(days, RELICS_OF_DAY, limit=top)
+    licensees = reports.rank_nested(days, LICENSEES, limit=top)
+    license_ids = sorted(field_id(key) for key in museum.get(LICENSE_INDEX) or {})
+    product_names, relic_names, license_docs = await asyncio.gather(
+        store.products([k for k, _ in products]),
+        store.relics([k for k, _ in relics]),
+        store.licenses(license_ids),
+    )
+    # listed under this museum once; shown while the license still names it
+    licenses = [
+        license_docs[i]
+        for i in license_ids
+        if i in license_docs and license_docs[i].get("museum_id") == museum_id
+    ]
     return DashboardRead(
         museum_id=museum_id,
         museum_name_zh=museum.get("name_zh"),
@@ -138,20 +151,22 @@ async def museum_dashboard(
 
 
 async def overview(*, store: ProjectionStore, kafka: KafkaSnapshot, now: datetime) -> OverviewRead:
-    days = await store.platform_days()
-    all_time = reports.totals(days)
+    """Reads the all-time document, today's bucket and the last hour's minute
+    buckets, each by `_id`."""
     today = reports.today(now).isoformat()
-    since = utc_minute(now - timedelta(minutes=59))
-    minutes = {str(r["minute"]): r for r in await store.platform_minutes(since)}
-    last_hour = []
-    for i in range(59, -1, -1):
-        key = utc_minute(now - timedelta(minutes=i))
-        row = minutes.get(key, {})
-        last_hour.append(
-            MinuteRead(
-                minute=key, orders=int(row.get("orders", 0)), gross_fen=int(row.get("gross_fen", 0))
-            )
+    minute_ids = last_minutes(now)
+    all_time_row, today_row, minutes = await asyncio.gather(
+        store.platform_totals(), store.platform_day(today), store.platform_minutes(minute_ids)
+    )
+    all_time = reports.totals([all_time_row])
+    last_hour = [
+        MinuteRead(
+            minute=key,
+            orders=int(minutes.get(key, {}).get("orders", 0)),
+            gross_fen=int(minutes.get(key, {}).get("gross_fen", 0)),
         )
+        for key in minute_ids
+    ]
     last_15 = sum(m.orders for m in last_hour[-15:])
     dlq = kafka.dead_letters
     return OverviewRead(
@@ -160,7 +175,7 @@ async def overview(*, store: ProjectionStore, kafka: KafkaSnapshot, now: datetim
         refunds_fen=all_time.refunds_fen,
         net_fen=all_time.net_fen,
         orders=all_time.orders,
-        today=_figures(reports.totals(d for d in days if d.get("day") == today)),
+        today=_figures(reports.totals([today_row])),
         orders_per_minute=round(last_15 / 15, 3),
         minutes=last_hour,
         topics=[

@@ -80,8 +80,8 @@ class ReplayResult:
 
 class _Fold:
     """Every document's merged change so far; written once at the end by plain
-    inserts (an update costs a scan of its collection on FerretDB 1.24, an
-    insert does not). Past `max_docs` documents it spills with upserts."""
+    inserts (cheaper than upserts, which look the document up first). Past
+    `max_docs` documents it spills with upserts."""
 
     def __init__(self, max_docs: int) -> None:
         self.docs: dict[tuple[str, str], Change] = {}
@@ -136,7 +136,7 @@ async def replay(
     version = version if version is not None else await state.allocate_version()
     store = ProjectionStore(db, version)
     await store.drop()
-    await store.ensure_indexes()
+    await store.prepare()
     progress = ReplayProgress(version)
     await state.save_replay(version, status="running", started_at=datetime.now(UTC))
     try:

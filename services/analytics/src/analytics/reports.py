@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from analytics.domain import TZ
+from analytics.changes import MONEY_FIELDS, TZ, field_id
 
 __all__ = [
     "MONEY_FIELDS",
@@ -26,23 +26,11 @@ __all__ = [
     "period_of",
     "periods",
     "rank",
+    "rank_nested",
     "series",
     "today",
     "totals",
 ]
-
-# every counter a museum-day row may carry
-MONEY_FIELDS = (
-    "gross_fen",
-    "refunds_fen",
-    "units",
-    "refunded_units",
-    "orders",
-    "refunds",
-    "royalty_accrued_fen",
-    "royalty_reversed_fen",
-    "royalty_paid_fen",
-)
 
 
 class Granularity(StrEnum):
@@ -161,6 +149,19 @@ def rank(rows: Iterable[Mapping[str, Any]], key: str, *, limit: int) -> list[tup
     ranked = [(k, totals(rs)) for k, rs in grouped.items()]
     ranked.sort(key=lambda kt: (-kt[1].net_fen, -kt[1].royalty_net_fen, kt[0]))
     return ranked[:limit]
+
+
+def rank_nested(
+    days: Iterable[Mapping[str, Any]], mapping: str, *, limit: int
+) -> list[tuple[str, Totals]]:
+    """`rank` over the counters nested in museum-day documents under `mapping`
+    (`products`, `relics`, `licensees`), keyed by the escaped id."""
+    rows = [
+        {"id": field_id(key), **counters}
+        for day in days
+        for key, counters in (day.get(mapping) or {}).items()
+    ]
+    return rank(rows, "id", limit=limit)
 
 
 def bps(part: int, whole: int) -> int:

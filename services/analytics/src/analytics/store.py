@@ -8,48 +8,77 @@ version 4 from the beginning of the topics beside it, then activates it.
 Writes are exact under redelivery: each document carries a per-partition
 high-water mark checked and advanced in the same single-document update
 (`ProjectionStore.apply`: the rule of `servicekit.idempotency.apply_once`),
-and every applied event id is recorded (`seen`) after its effects, so a copy
-of an event republished at a new offset (a relay crash between publish and
-mark-sent) is skipped too.
+and every applied event id is recorded (`seen.py`) after its effects, so a
+copy of an event republished at a new offset is skipped too.
+
+Every command names its documents by `_id` (`filters.py`): the dashboards
+read museum-day buckets by `$in` over the days shown, the overview one
+all-time document, today's and the last hour's buckets. Only `drop` (a replay
+emptying a fresh version) touches whole collections.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from analytics.domain import (
-    LICENSEE_DAYS,
+from analytics.changes import (
     LICENSES,
     MUSEUM_DAYS,
     MUSEUMS,
     PLATFORM_DAYS,
     PLATFORM_MINUTES,
-    PRODUCT_DAYS,
+    PLATFORM_TOTAL_ID,
+    PLATFORM_TOTALS,
     PRODUCTS,
-    RELIC_DAYS,
     RELICS,
     ROLLUPS,
     Change,
+    museum_day_ids,
 )
+from analytics.filters import ACTIVE, by_id, by_ids, guarded, newer_than
+from analytics.seen import SeenLog
 from servicekit.consumer import EventMeta
-from servicekit.idempotency import hwm_field, insert_once
+from servicekit.idempotency import hwm_field
 
-__all__ = ["ProjectionState", "ProjectionStore", "Row"]
+__all__ = [
+    "SEEN",
+    "SEEN_BUCKETS",
+    "ProjectionState",
+    "ProjectionStore",
+    "Row",
+    "collection_name",
+    "replay_id",
+]
 
 Row = dict[str, Any]
 SEEN = "seen"
+SEEN_BUCKETS = "seen_buckets"
 _CHUNK = 100  # upserts per bulk write
 _PARALLEL = 8  # bulk writes in flight
 _INSERT_CHUNK = 1_000
-_DAILY = (MUSEUM_DAYS, PRODUCT_DAYS, RELIC_DAYS, LICENSEE_DAYS)
+_IDS = 1_000  # ids per `$in` read
+
+
+def replay_id(version: int) -> str:
+    """A replay's record is keyed by a string: the local store finds only
+    string and ObjectId `_id`s through its index."""
+    return str(version)
+
+
+def collection_name(logical: str, version: int) -> str:
+    return f"v{version}_{logical}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ProjectionState:
@@ -61,15 +90,15 @@ class ProjectionState:
         self._replays: AsyncCollection[dict[str, Any]] = db["replays"]
 
     async def active_version(self) -> int:
-        doc = await self._state.find_one({"_id": "active"})
+        doc = await self._state.find_one(by_id(ACTIVE))
         if doc is None:
             try:
                 await self._state.update_one(
-                    {"_id": "active"}, {"$setOnInsert": {"version": 1}}, upsert=True
+                    by_id(ACTIVE), {"$setOnInsert": {"version": 1}}, upsert=True
                 )
             except DuplicateKeyError:
                 pass
-            doc = await self._state.find_one({"_id": "active"})
+            doc = await self._state.find_one(by_id(ACTIVE))
         return int(doc["version"]) if doc else 1
 
     async def allocate_version(self) -> int:
@@ -77,68 +106,73 @@ class ProjectionState:
         active = await self.active_version()
         try:
             await self._state.update_one(
-                {"_id": "next"}, {"$setOnInsert": {"version": active}}, upsert=True
+                by_id("next"), {"$setOnInsert": {"version": active}}, upsert=True
             )
         except DuplicateKeyError:
             pass
         doc = await self._state.find_one_and_update(
-            {"_id": "next"}, {"$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
+            by_id("next"), {"$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
         )
         assert doc is not None
         return int(doc["version"])
 
     async def activate(self, version: int) -> bool:
         """Make `version` live, unless a newer one already is."""
-        result = await self._state.update_one(
-            {"_id": "active", "version": {"$lt": version}}, {"$set": {"version": version}}
-        )
+        result = await self._state.update_one(newer_than(version), {"$set": {"version": version}})
         return result.modified_count == 1
 
     async def save_replay(self, version: int, **fields: Any) -> None:
         await self._replays.update_one(
-            {"_id": version},
+            by_id(replay_id(version)),
             {"$set": {**fields, "version": version, "updated_at": datetime.now(UTC)}},
             upsert=True,
         )
 
     async def replay(self, version: int) -> Row | None:
-        return await self._replays.find_one({"_id": version})
+        return await self._replays.find_one(by_id(replay_id(version)))
 
 
 class ProjectionStore:
     """One projection version's collections."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], version: int) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        version: int,
+        *,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.db = db
         self.version = version
+        self.seen_log = SeenLog(self.collection(SEEN), self.collection(SEEN_BUCKETS), clock)
 
     def collection(self, logical: str) -> AsyncCollection[dict[str, Any]]:
-        return self.db[f"v{self.version}_{logical}"]
+        return self.db[collection_name(logical, self.version)]
 
-    async def ensure_indexes(self) -> None:
-        for logical in _DAILY:
-            await self.collection(logical).create_index([("museum_id", 1), ("day", 1)])
-        await self.collection(LICENSES).create_index([("museum_id", 1)])
+    async def prepare(self) -> None:
+        """What a version needs before events arrive (no secondary indexes:
+        the local store serves only `_id`, and every read here names it)."""
+        await self.seen_log.start()
 
     async def drop(self) -> None:
-        for logical in (*ROLLUPS, SEEN):
+        """Empty a fresh version (a replay's start: not a hot path)."""
+        for logical in (*ROLLUPS, SEEN, SEEN_BUCKETS):
             await self.collection(logical).drop()
 
     # --- writes: live, one event at a time ---------------------------------
 
     async def seen(self, event_id: str) -> bool:
-        return await self.collection(SEEN).find_one({"_id": event_id}) is not None
+        return await self.seen_log.contains(event_id)
 
     async def mark_seen(self, meta: EventMeta) -> None:
-        await insert_once(
-            self.collection(SEEN),
-            {
-                "_id": meta.id,
-                "topic": meta.topic,
-                "partition": meta.partition,
-                "at": datetime.now(UTC),
-            },
-        )
+        await self.seen_log.add([meta.id])
+
+    async def mark_seen_many(self, ids: Sequence[str]) -> None:
+        await self.seen_log.add(ids)
+
+    async def prune_seen(self, *, before: datetime) -> int:
+        """Forget event ids recorded before `before` (no TTL indexes here)."""
+        return await self.seen_log.prune(before=before)
 
     async def apply(self, change: Change, meta: EventMeta) -> bool:
         """Apply one document's change unless this partition's offset already
@@ -149,10 +183,7 @@ class ProjectionStore:
         key). That also happens when another consumer created the document a
         moment ago, so the collision is settled by the guarded update alone."""
         field = hwm_field(meta)
-        guard = {
-            "_id": change.doc_id,
-            "$or": [{field: {"$exists": False}}, {field: {"$lt": meta.offset}}],
-        }
+        guard = guarded(change.doc_id, field, meta.offset)
         update: dict[str, Any] = {"$set": {**change.set, field: meta.offset}}
         if change.inc:
             update["$inc"] = change.inc
@@ -168,8 +199,10 @@ class ProjectionStore:
     # --- writes: replay, many events per document at once --------------------
 
     async def write_merged(self, changes: Sequence[Change]) -> None:
-        """Upsert merged changes. Only a replay writes this way: it owns its
-        fresh version alone, and the live group resumes after its last offset."""
+        """Upsert merged changes (`$inc` adds to what is there). A replay writes
+        this way (it owns its fresh version alone, and the live group resumes
+        after its last offset), and so does the history loader (past events,
+        never delivered live: the high-water marks stay the live offsets')."""
         by_collection: dict[str, list[UpdateOne]] = {}
         for change in changes:
             update: dict[str, Any] = {}
@@ -179,7 +212,7 @@ class ProjectionStore:
                 update["$set"] = change.set
             update["$setOnInsert"] = {**change.on_insert, "_hwm": {}}
             by_collection.setdefault(change.collection, []).append(
-                UpdateOne({"_id": change.doc_id}, update, upsert=True)
+                UpdateOne(by_id(change.doc_id), update, upsert=True)
             )
         # FerretDB slows down more than linearly with the size of one bulk
         # write: send small chunks, a few at a time
@@ -200,8 +233,9 @@ class ProjectionStore:
         """Insert documents that do not exist yet (a replay's first write)."""
         by_collection: dict[str, list[dict[str, Any]]] = {}
         for change in changes:
-            doc = {**change.on_insert, **change.set, **change.inc, "_id": change.doc_id, "_hwm": {}}
-            by_collection.setdefault(change.collection, []).append(doc)
+            by_collection.setdefault(change.collection, []).append(
+                {**change.document(), "_hwm": {}}
+            )
         chunks = [
             (logical, docs[i : i + _INSERT_CHUNK])
             for logical, docs in by_collection.items()
@@ -215,46 +249,26 @@ class ProjectionStore:
                 )
             )
 
-    async def prune_seen(self, *, before: datetime) -> int:
-        """Forget event ids recorded before `before` (no TTL indexes here)."""
-        result = await self.collection(SEEN).delete_many({"at": {"$lt": before}})
-        return result.deleted_count
-
-    async def mark_seen_many(self, ids: Iterable[str]) -> None:
-        now = datetime.now(UTC)
-        docs = [{"_id": i, "at": now} for i in ids]
-        if not docs:
-            return
-        try:
-            await self.collection(SEEN).insert_many(docs, ordered=False)
-        except BulkWriteError as exc:  # ids already recorded are fine, nothing else is
-            errors = exc.details.get("writeErrors", [])
-            if not errors or any(e.get("code") != 11000 for e in errors):
-                raise
-
-    # --- reads ---------------------------------------------------------------
-
-    async def daily_rows(
-        self, logical: str, *, museum_id: str, start: date, end: date
-    ) -> list[Row]:
-        cursor = self.collection(logical).find(
-            {"museum_id": museum_id, "day": {"$gte": start.isoformat(), "$lte": end.isoformat()}},
-            projection={"_hwm": 0},
-        )
-        return [doc async for doc in cursor]
-
-    async def licenses_of(self, museum_id: str) -> list[Row]:
-        cursor = self.collection(LICENSES).find({"museum_id": museum_id}, projection={"_hwm": 0})
-        return [doc async for doc in cursor]
+    # --- reads: every one by `_id` --------------------------------------------
 
     async def by_ids(self, logical: str, ids: Sequence[str]) -> dict[str, Row]:
-        if not ids:
-            return {}
-        cursor = self.collection(logical).find({"_id": {"$in": list(ids)}})
-        return {str(doc["_id"]): doc async for doc in cursor}
+        """Point reads, `_IDS` at a time; missing documents are simply absent."""
+        chunks = [list(ids[i : i + _IDS]) for i in range(0, len(ids), _IDS)]
+        found = await asyncio.gather(
+            *(
+                self.collection(logical).find(by_ids(c), projection={"_hwm": 0}).to_list()
+                for c in chunks
+            )
+        )
+        return {str(doc["_id"]): doc for docs in found for doc in docs}
+
+    async def museum_days(self, museum_id: str, *, start: date, end: date) -> list[Row]:
+        """The museum's day buckets in [start, end]: one point read per day."""
+        by_day = await self.by_ids(MUSEUM_DAYS, museum_day_ids(museum_id, start, end))
+        return list(by_day.values())
 
     async def museum(self, museum_id: str) -> Row | None:
-        return await self.collection(MUSEUMS).find_one({"_id": museum_id})
+        return await self.collection(MUSEUMS).find_one(by_id(museum_id))
 
     async def products(self, ids: Sequence[str]) -> dict[str, Row]:
         return await self.by_ids(PRODUCTS, ids)
@@ -262,9 +276,14 @@ class ProjectionStore:
     async def relics(self, ids: Sequence[str]) -> dict[str, Row]:
         return await self.by_ids(RELICS, ids)
 
-    async def platform_days(self) -> list[Row]:
-        return [doc async for doc in self.collection(PLATFORM_DAYS).find({})]
+    async def licenses(self, ids: Sequence[str]) -> dict[str, Row]:
+        return await self.by_ids(LICENSES, ids)
 
-    async def platform_minutes(self, since: str) -> list[Row]:
-        cursor = self.collection(PLATFORM_MINUTES).find({"minute": {"$gte": since}})
-        return [doc async for doc in cursor]
+    async def platform_totals(self) -> Row:
+        return await self.collection(PLATFORM_TOTALS).find_one(by_id(PLATFORM_TOTAL_ID)) or {}
+
+    async def platform_day(self, day: str) -> Row:
+        return await self.collection(PLATFORM_DAYS).find_one(by_id(day)) or {}
+
+    async def platform_minutes(self, minutes: Sequence[str]) -> dict[str, Row]:
+        return await self.by_ids(PLATFORM_MINUTES, minutes)

@@ -8,14 +8,21 @@ from datetime import UTC, datetime
 import contracts.catalog
 import contracts.ip
 import contracts.orders
+from analytics.changes import (
+    PLATFORM_TOTALS,
+    field_id,
+    field_key,
+    last_minutes,
+    museum_day_ids,
+    nested,
+)
 from analytics.domain import (
     LICENSES,
     MUSEUM_DAYS,
+    MUSEUMS,
     PLATFORM_DAYS,
     PLATFORM_MINUTES,
-    PRODUCT_DAYS,
     PROJECTED,
-    RELIC_DAYS,
     Change,
     changes_for,
     local_day,
@@ -72,16 +79,25 @@ def test_a_paid_order_touches_each_document_once_with_summed_lines() -> None:
     docs = by_doc(changes)
     assert len(docs) == len(changes)  # one change per document
     museum_day = docs[(MUSEUM_DAYS, "m1|2026-11-21")]
-    assert museum_day.inc == {"gross_fen": 300, "units": 3, "orders": 1}
-    assert museum_day.on_insert == {"museum_id": "m1", "day": "2026-11-21"}
-    assert docs[(PRODUCT_DAYS, "m1|2026-11-21|p1")].inc == {
+    assert museum_day.inc == {
         "gross_fen": 300,
         "units": 3,
-        "lines": 2,
+        "orders": 1,
+        # the day's products, relics (each relic of the product is credited
+        # with the line) and licensees, nested in the same document
+        "products.p1.gross_fen": 300,
+        "products.p1.units": 3,
+        "relics.r1.gross_fen": 300,
+        "relics.r1.units": 3,
+        "relics.r2.gross_fen": 300,
+        "relics.r2.units": 3,
+        "licensees.lee1.gross_fen": 300,
+        "licensees.lee1.units": 3,
     }
-    for relic in ("r1", "r2"):  # each relic of the product is credited with the line
-        assert docs[(RELIC_DAYS, f"m1|2026-11-21|{relic}")].inc["gross_fen"] == 300
+    assert museum_day.on_insert == {"museum_id": "m1", "day": "2026-11-21"}
     assert docs[(LICENSES, "lic1")].inc == {"gross_fen": 300, "units": 3}
+    assert docs[(MUSEUMS, "m1")].set == {"license_ids.lic1": True}  # the museum's index
+    assert docs[(PLATFORM_TOTALS, "all")].inc == {"gross_fen": 300, "orders": 1, "units": 3}
     assert docs[(PLATFORM_DAYS, "2026-11-21")].inc == {"gross_fen": 300, "orders": 1, "units": 3}
     assert docs[(PLATFORM_MINUTES, "2026-11-20T16:30")].inc == {"gross_fen": 300, "orders": 1}
 
@@ -129,6 +145,10 @@ def test_a_refund_counts_money_units_and_one_refund_per_museum() -> None:
         "refunds_fen": 120,
         "refunded_units": 3,
         "refunds": 1,
+        "products.p1.refunds_fen": 80,
+        "products.p1.refunded_units": 1,
+        "products.p2.refunds_fen": 40,
+        "products.p2.refunded_units": 2,
     }
     assert docs[(PLATFORM_DAYS, "2026-11-21")].inc == {
         "refunds_fen": 120,
@@ -155,9 +175,14 @@ def test_royalty_goes_to_museum_product_relics_licensee_and_license() -> None:
     )
     docs = by_doc(changes_for(accrued, PAID_AT))
     expected = {"royalty_accrued_fen": 100}
-    assert docs[(MUSEUM_DAYS, "m1|2026-11-21")].inc == expected
-    assert docs[(RELIC_DAYS, "m1|2026-11-21|r1")].inc == expected  # a repeated relic once
+    assert docs[(MUSEUM_DAYS, "m1|2026-11-21")].inc == {
+        **expected,
+        "products.p1.royalty_accrued_fen": 100,
+        "relics.r1.royalty_accrued_fen": 100,  # a repeated relic once
+        "licensees.lee1.royalty_accrued_fen": 100,
+    }
     assert docs[(LICENSES, "lic1")].inc == expected
+    assert docs[(PLATFORM_TOTALS, "all")].inc == expected
 
 
 def test_a_grant_sets_the_terms_and_never_sets_on_insert_what_it_sets() -> None:
@@ -245,3 +270,44 @@ def test_recouped_royalty_is_tracked_per_license_and_given_back_on_reversal() ->
         "royalty_reversed_fen": 100,
         "royalty_recouped_fen": -40,
     }
+
+
+def test_ids_become_field_names_and_back_exactly() -> None:
+    for ident in ("p1", "a.b", "$x", "100%", "%2E", "", "三星堆.面具", "a..b$"):
+        key = field_key(ident)
+        assert "." not in key
+        assert not key.startswith("$")
+        assert key
+        assert field_id(key) == ident
+    assert nested("products", "a.b", "units") == "products.a%2Eb.units"
+
+
+def test_a_change_builds_the_document_an_upsert_would_insert() -> None:
+    change = Change(
+        MUSEUM_DAYS,
+        "m1|d",
+        {"gross_fen": 5, "products.p1.units": 2, "products.p2.units": 1},
+        {"license_ids.l1": True},
+        {"museum_id": "m1"},
+    )
+    assert change.document() == {
+        "_id": "m1|d",
+        "museum_id": "m1",
+        "gross_fen": 5,
+        "products": {"p1": {"units": 2}, "p2": {"units": 1}},
+        "license_ids": {"l1": True},
+    }
+
+
+def test_bucket_ids_a_request_reads() -> None:
+    from datetime import date
+
+    assert museum_day_ids("m", date(2026, 12, 30), date(2027, 1, 1)) == [
+        "m|2026-12-30",
+        "m|2026-12-31",
+        "m|2027-01-01",
+    ]
+    minutes = last_minutes(PAID_AT)
+    assert len(minutes) == 60
+    assert minutes[-1] == "2026-11-20T16:30"
+    assert minutes[0] == "2026-11-20T15:31"

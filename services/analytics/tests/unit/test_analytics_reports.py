@@ -12,6 +12,7 @@ from analytics.reports import (
     guarantee_progress,
     periods,
     rank,
+    rank_nested,
     series,
     today,
     totals,
@@ -83,6 +84,16 @@ def test_rank_orders_by_net_sales_then_royalty_then_key() -> None:
     ]
     ranked = rank(rows, "product_id", limit=3)
     assert [(k, t.net_fen) for k, t in ranked] == [("a", 101), ("d", 100), ("b", 100)]
+
+
+def test_rank_nested_sums_each_id_over_the_days() -> None:
+    days = [
+        {"day": "d1", "products": {"a%2Eb": {"gross_fen": 100}, "c": {"gross_fen": 50}}},
+        {"day": "d2", "products": {"c": {"gross_fen": 60, "refunds_fen": 5}}},
+        {"day": "d3"},
+    ]
+    ranked = rank_nested(days, "products", limit=10)
+    assert [(k, t.net_fen) for k, t in ranked] == [("c", 105), ("a.b", 100)]
 
 
 def test_guarantee_progress_and_shortfall() -> None:

@@ -1,0 +1,95 @@
+"""Every filter shape analytics' hot paths send, with sample values.
+
+Built by the same functions the store uses (`filters.py`, the `_id` builders
+of `changes.py`, the seen log's bucket walk), so the list follows the code;
+tests/integration/test_hot_queries.py asks the real store to explain each.
+
+Hot paths: the live projector (seen check, guarded upserts, recording the id,
+the hourly pruning of seen ids), the museum dashboard (API, page, CSV), the
+operator overview, the active-version lookup of every request, a replay's
+status. A replay's rebuild and `drop` write a fresh version (not hot).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from analytics.changes import (
+    LICENSES,
+    MUSEUM_DAYS,
+    MUSEUMS,
+    PLATFORM_DAYS,
+    PLATFORM_MINUTES,
+    PLATFORM_TOTAL_ID,
+    PLATFORM_TOTALS,
+    PRODUCTS,
+    RELICS,
+    last_minutes,
+    local_day,
+    museum_day_id,
+    museum_day_ids,
+)
+from analytics.filters import ACTIVE, by_id, by_ids, guarded, newer_than
+from analytics.seen import POINTER, bucket_chunks, bucket_of
+from analytics.store import SEEN, SEEN_BUCKETS, collection_name, replay_id
+from servicekit.consumer import EventMeta
+from servicekit.idempotency import hwm_field
+from servicekit.queries import HotQuery
+
+__all__ = ["HOT_QUERIES"]
+
+_V = 1  # projection version of the samples
+_NOW = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+_META = EventMeta(
+    id="evt-1",
+    type="rebirth.orders.order.paid.v1",
+    source="orders",
+    subject="o-1",
+    time=_NOW,
+    topic="orders.orders",
+    partition=3,
+    offset=42,
+)
+
+
+def _in(logical: str) -> str:
+    return collection_name(logical, _V)
+
+
+_PRUNE = next(bucket_chunks(bucket_of(_NOW - timedelta(hours=2)), _NOW - timedelta(hours=1)))
+
+HOT_QUERIES: tuple[HotQuery, ...] = (
+    # every request and the projector: which version is live
+    HotQuery("active version", "projection_state", by_id(ACTIVE)),
+    HotQuery("activate a replayed version", "projection_state", newer_than(2)),
+    HotQuery("replay status", "replays", by_id(replay_id(2))),
+    # the live projector, per event
+    HotQuery("seen check", _in(SEEN), by_id(_META.id)),
+    HotQuery("record seen id in its bucket", _in(SEEN_BUCKETS), by_id(bucket_of(_NOW))),
+    HotQuery(
+        "guarded projection upsert",
+        _in(MUSEUM_DAYS),
+        guarded(museum_day_id("three-gorges", local_day(_NOW)), hwm_field(_META), _META.offset),
+    ),
+    HotQuery(
+        "guarded license upsert", _in(LICENSES), guarded("lic-1", hwm_field(_META), _META.offset)
+    ),
+    # the hourly pruning of seen ids
+    HotQuery("seen pruning pointer", _in(SEEN_BUCKETS), by_id(POINTER)),
+    HotQuery("seen buckets to forget", _in(SEEN_BUCKETS), by_ids(_PRUNE)),
+    HotQuery("seen ids to forget", _in(SEEN), by_ids(["evt-1", "evt-2"])),
+    # the museum dashboard (API, CSV, page)
+    HotQuery("dashboard museum", _in(MUSEUMS), by_id("three-gorges")),
+    HotQuery(
+        "dashboard days",
+        _in(MUSEUM_DAYS),
+        by_ids(museum_day_ids("three-gorges", date(2026, 10, 22), date(2026, 11, 20))),
+    ),
+    HotQuery("dashboard product names", _in(PRODUCTS), by_ids(["p-1", "p-2"])),
+    HotQuery("dashboard relic names", _in(RELICS), by_ids(["r-1", "r-2"])),
+    HotQuery("dashboard guarantees", _in(LICENSES), by_ids(["lic-1", "lic-2"])),
+    # the operator overview
+    HotQuery("overview all time", _in(PLATFORM_TOTALS), by_id(PLATFORM_TOTAL_ID)),
+    HotQuery("overview today", _in(PLATFORM_DAYS), by_id(local_day(_NOW))),
+    HotQuery("overview last hour", _in(PLATFORM_MINUTES), by_ids(last_minutes(_NOW))),
+)
