@@ -32,7 +32,7 @@ KAFKA_LIBS = CACHE / "kafka" / "libs"
 FERRETDB_BIN = CACHE / "bin" / "ferretdb"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.2"
 FERRETDB_SRC = CACHE / "ferretdb-src"
-FERRETDB_PATCH = "sqlite-id-pushdown.patch"
+FERRETDB_PATCH = "ferretdb.patch"
 
 PORTS = {  # name: (kafka, controller, mongo)
     "dev": (9092, 9093, 27017),

@@ -16,7 +16,7 @@ from servicekit.queries import HotQuery
 from tests.conftest import Infra
 from tests.support import unique
 
-pytestmark = [pytest.mark.infra, pytest.mark.asyncio]
+pytestmark = pytest.mark.infra
 
 MODULES = (
     "servicekit.hot_queries",

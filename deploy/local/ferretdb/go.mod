@@ -4,7 +4,7 @@ go 1.24
 
 require github.com/FerretDB/FerretDB v1.24.2
 
-// FerretDB 1.24.2 from the Go module proxy with sqlite-id-pushdown.patch
+// FerretDB 1.24.2 from the Go module proxy with ferretdb.patch
 // applied (../localstack.py prepares the directory before building)
 replace github.com/FerretDB/FerretDB => ../../../.local/ferretdb-src
 

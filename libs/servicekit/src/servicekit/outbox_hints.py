@@ -24,13 +24,13 @@ _WRITES = {"insert", "update", "findAndModify", "findandmodify"}
 class OutboxHints(monitoring.CommandListener):
     def __init__(self) -> None:
         self._in_flight: dict[tuple[Any, int], tuple[list[DocumentKey], bool]] = {}
-        self._pending: set[DocumentKey] = set()
+        self._pending: dict[DocumentKey, None] = {}  # in the order of the writes
         self._scan_requested = False
         self.on_hint: Callable[[], None] = lambda: None  # set by the relay
 
-    def take(self) -> set[DocumentKey]:
-        """The documents noted since the last call."""
-        taken, self._pending = self._pending, set()
+    def take(self) -> list[DocumentKey]:
+        """The documents noted since the last call, in the order of their writes."""
+        taken, self._pending = list(self._pending), {}
         return taken
 
     def take_scan_request(self) -> bool:
@@ -67,7 +67,7 @@ class OutboxHints(monitoring.CommandListener):
         if noted is None:
             return
         keys, unknown = noted
-        self._pending.update(keys)
+        self._pending.update(dict.fromkeys(keys))
         self._scan_requested = self._scan_requested or unknown
         self.on_hint()
 

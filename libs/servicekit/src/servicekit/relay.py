@@ -148,14 +148,16 @@ class OutboxRelay:
         return await self._relay_all(docs)
 
     async def _relay_all(self, docs: list[tuple[AsyncCollection[Doc], Any]]) -> int:
-        by_collection: dict[tuple[str, str], tuple[AsyncCollection[Doc], list[Any]]] = {}
+        """Collection by collection in the order the service lists them, and
+        each collection's documents in the order given (their writes'): a
+        service whose aggregate spans documents (catalog's relic and its
+        change log) lists the first document's collection first."""
+        by_key: dict[tuple[str, str], dict[Any, None]] = {}
         for collection, doc_id in docs:
-            key = (collection.database.name, collection.name)
-            ids = by_collection.setdefault(key, (collection, []))[1]
-            if doc_id not in ids:
-                ids.append(doc_id)
+            by_key.setdefault((collection.database.name, collection.name), {})[doc_id] = None
         sent = 0
-        for collection, ids in by_collection.values():
+        for key, collection in self._by_key.items():
+            ids = list(by_key.get(key, ()))
             for start in range(0, len(ids), self._batch):
                 sent += await self._relay_batch(collection, ids[start : start + self._batch])
         return sent
