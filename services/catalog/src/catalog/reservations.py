@@ -15,7 +15,7 @@ from contracts.catalog import StockLine, StockRejected, StockReleased, StockRese
 from contracts.orders import OrderCancelled, OrderPlaced, OrderRefunded
 from servicekit.consumer import EventMeta
 
-__all__ = ["release_stock", "reserve_stock", "restock_refund"]
+__all__ = ["op_key", "release_stock", "reserve_stock", "restock_refund"]
 
 _REASONS: dict[Move, RejectionReason] = {
     Move.INSUFFICIENT: "insufficient",
@@ -24,7 +24,8 @@ _REASONS: dict[Move, RejectionReason] = {
 }
 
 
-def _op(key: str, what: str, product_id: str) -> str:
+def op_key(key: str, what: str, product_id: str) -> str:
+    """A stock movement's op (its marker's `_id`): order or refund, step, product."""
     return f"{key}:{what}:{product_id}"
 
 
@@ -50,7 +51,9 @@ async def _reserve(store: CatalogStore, order_id: str, lines: Sequence[Line]) ->
     outcome = await ledger.outcome(order_id)
     if outcome is None:
         held_before = [
-            line for line in lines if await ledger.applied(_op(order_id, "hold", line.product_id))
+            line
+            for line in lines
+            if await ledger.applied(op_key(order_id, "hold", line.product_id))
         ]
         reasons: list[LineRejection] = []
         # as things stand it fails: reject without touching stock (one line:
@@ -61,7 +64,7 @@ async def _reserve(store: CatalogStore, order_id: str, lines: Sequence[Line]) ->
             for index, line in enumerate(lines):
                 result, balance = await ledger.move(
                     line.product_id,
-                    _op(order_id, "hold", line.product_id),
+                    op_key(order_id, "hold", line.product_id),
                     -line.quantity,
                     reason="reserve",
                     require_sellable=True,
@@ -104,9 +107,9 @@ async def _give_back_holds(
     """Give back every line the ledger shows held for the order; once each."""
     given: list[Line] = []
     for line in lines:
-        if await store.ledger.applied(_op(order_id, "hold", line.product_id)):
+        if await store.ledger.applied(op_key(order_id, "hold", line.product_id)):
             await store.ledger.move(
-                line.product_id, _op(order_id, what, line.product_id), line.quantity, reason=what
+                line.product_id, op_key(order_id, what, line.product_id), line.quantity, reason=what
             )
             given.append(line)
     return given
@@ -160,11 +163,11 @@ async def restock_refund(
         return
     restocked: list[Line] = []
     for line in merge_lines((r.product_id, r.quantity) for r in event.lines):
-        if not await ledger.applied(_op(event.order_id, "hold", line.product_id)):
+        if not await ledger.applied(op_key(event.order_id, "hold", line.product_id)):
             continue
         await ledger.move(
             line.product_id,
-            _op(event.refund_id, "restock", line.product_id),
+            op_key(event.refund_id, "restock", line.product_id),
             line.quantity,
             reason="restock",
         )

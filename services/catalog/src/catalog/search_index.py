@@ -8,12 +8,14 @@ products (and their shown stock) live in memory and a query is answered
 from them without touching the store, and so is GET /products/{id} for a
 public product. Memory grows with the catalog (~2 KB a product).
 
-Freshness: the index reloads what changed since its last refresh (by
-`updated_at`, with a generous margin for clock skew and slow writes), in the
-background, when a request finds it older than `max_staleness`, and reloads
-everything every `full_every`. A write in this process makes the next search
-wait for a refresh that began after it (read-your-writes); another replica's
-writes show up within about `max_staleness` plus one refresh.
+Freshness: the index reloads what changed since its last refresh, as the
+store's change feed names it (catalog.feed: per-second buckets read by `_id`,
+so a refresh costs what changed, never what is stored), in the background,
+when a request finds it older than `max_staleness`, and reloads everything
+(the catalog, by `_id`) every `full_every`. A write in this process makes the
+next search wait for a refresh that began after it (read-your-writes);
+another replica's writes show up within about `max_staleness` plus one
+refresh.
 
 The query rules (`run_query`) are pure and unit-tested.
 """
@@ -22,12 +24,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from catalog.domain import Product
+from catalog.feed import FeedPosition
 from catalog.search import ProductQuery, SortKey
 
-__all__ = ["Entry", "SearchIndex", "run_query"]
+__all__ = ["Entry", "IndexDelta", "Loader", "SearchIndex", "run_query"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,19 @@ def run_query(
     return page
 
 
-Loader = Callable[[datetime | None], Awaitable[tuple[list[Entry], dict[str, int]]]]
+@dataclass(frozen=True)
+class IndexDelta:
+    """What a load found: entries and shown stock, where the feed reader is
+    now, and whether it is everything (then it replaces the index)."""
+
+    entries: list[Entry]
+    stock: dict[str, int]
+    position: FeedPosition
+    full: bool
+
+
+# loads everything for None, else what changed since the position
+Loader = Callable[[FeedPosition | None], Awaitable[IndexDelta]]
 
 
 class SearchIndex:
@@ -115,21 +129,17 @@ class SearchIndex:
         self,
         *,
         max_staleness: float = 1.0,
-        margin: timedelta = timedelta(seconds=60),
         full_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.entries: dict[str, Entry] = {}
         self.stock: dict[str, int] = {}
         self._max_staleness = max_staleness
-        self._margin = margin
         self._full_every = full_every
         self._clock = clock
-        self._wall_clock = wall_clock
         self._refreshed_at: float | None = None  # monotonic, when the last refresh began
         self._full_at: float | None = None
-        self._since: datetime | None = None
+        self._position: FeedPosition | None = None
         self._written = 0  # bumped by every local write
         self._covered = -1  # the writes the last finished refresh started after
         self._refreshing: asyncio.Task[None] | None = None
@@ -157,17 +167,17 @@ class SearchIndex:
         return self._refreshing
 
     async def _refresh(self, load: Loader, written: int) -> None:
-        started, wall = self._clock(), self._wall_clock()
+        started = self._clock()
         full = self._full_at is None or started - self._full_at >= self._full_every
-        entries, stock = await load(None if full else self._since)
-        if full:
-            self.entries = {e.id: e for e in entries}
-            self.stock = dict(stock)
+        delta = await load(None if full else self._position)
+        if delta.full:
+            self.entries = {e.id: e for e in delta.entries}
+            self.stock = dict(delta.stock)
             self._full_at = started
         else:
-            self.entries.update((e.id, e) for e in entries)
-            self.stock.update(stock)
-        self._since = wall - self._margin
+            self.entries.update((e.id, e) for e in delta.entries)
+            self.stock.update(delta.stock)
+        self._position = delta.position
         self._refreshed_at = started
         self._covered = max(self._covered, written)
 

@@ -1,163 +1,101 @@
-"""The catalog's collections, indexes and document mapping. No Mongo type
-leaves this module: callers get domain objects. Stock lives apart, in the
-append-only ledger (catalog.ledger)."""
+"""The catalog's collections and indexes. No Mongo type leaves this module:
+callers get domain objects (the mapping is catalog.docs). Stock lives apart,
+in the append-only ledger (catalog.ledger).
 
-import dataclasses
+Every command of a hot path names its documents by `_id` (catalog.filters,
+listed in catalog.hot_queries): the local store serves nothing else from an
+index. Writes that carry events announce them first (`mark_pending`, see
+servicekit.outbox); product changes are announced to the search index's
+change feed (catalog.feed) before they land.
+"""
+
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from catalog.domain import (
-    Asset,
-    Donor,
-    Image,
-    License,
-    LicenseStatus,
-    Museum,
-    Product,
-    Provenance,
-    Relic,
-    SiteLocation,
+from catalog.docs import (
+    change_id,
+    museum_from_doc,
+    outbox,
+    plain,
+    product_from_doc,
+    product_state_doc,
+    relic_from_doc,
+    to_ms,
 )
+from catalog.domain import License, LicenseStatus, Museum, Product, Relic
 from catalog.errors import ConcurrentChange, DuplicateSku
+from catalog.feed import DIRECTORY, PRODUCTS_DIRECTORY, ChangeFeed, FeedPosition
+from catalog.filters import by_id, by_ids, older_version
 from catalog.ledger import StockLedger, ensure_ledger_indexes
-from catalog.search import document_tokens
-from catalog.search_index import Entry
+from catalog.search_index import Entry, IndexDelta
 from contracts import Event
 from servicekit.consumer import EventMeta
 from servicekit.idempotency import apply_once
-from servicekit.outbox import OUTBOX, outbox_entry
+from servicekit.outbox import OUTBOX, attach_events, mark_pending
+from servicekit.relay import LEASE, LEASE_BY
 
 __all__ = [
     "OUTBOX_COLLECTIONS",
     "CatalogStore",
     "ensure_indexes",
+    "list_existing_products",
 ]
 
-SOURCE = "catalog"
 OUTBOX_COLLECTIONS = ["museums", "relics", "products", "changes", "reservations"]
 Doc = dict[str, Any]
+_BACKFILLED = "backfilled-v1"  # the directories were filled from the products once
+_LOAD_BATCH = 500  # ids per `$in` of a full load
+_NOT_SHOWN = {OUTBOX: 0, LEASE: 0, LEASE_BY: 0}  # what the relay keeps on a document
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     products = db["products"]
+    # the only product index: SKUs are unique (an insert checks it). Searches
+    # and lists read the in-memory index (catalog.search_index), not these
     await products.create_index([("sku", ASCENDING)], unique=True, name="sku_unique")
-    await products.create_index([("tokens", ASCENDING)], name="tokens")
-    await products.create_index([("license_id", ASCENDING)], name="license")
-    await products.create_index(
-        [("status", ASCENDING), ("created_ms", DESCENDING), ("_id", DESCENDING)], name="newest"
-    )
-    await products.create_index(
-        [("status", ASCENDING), ("price_fen", ASCENDING), ("_id", ASCENDING)], name="price"
-    )
-    await products.create_index([("museum_ids", ASCENDING)], name="museums")
-    await products.create_index([("relic_ids", ASCENDING)], name="relics")
-    await products.create_index([("updated_at", ASCENDING)], name="changed")
     await ensure_ledger_indexes(db)
+    # relics by museum: an admin/browse list of the catalog (not history)
     await db["relics"].create_index([("museum_id", ASCENDING), ("_id", ASCENDING)], name="museum")
+    await list_existing_products(db)
 
 
-def _change_id(kind: str, entity_id: str, version: int) -> str:
-    return f"{kind}:{entity_id}@{version:010d}"
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _plain(entity: object, skip: frozenset[str] = frozenset({"events"})) -> Doc:
-    doc: Doc = dataclasses.asdict(entity)  # type: ignore[call-overload]
-    for name in skip:
-        doc.pop(name, None)
-    doc["_id"] = doc.pop("id")
-    return doc
-
-
-def _outbox(events: Sequence[Event]) -> list[Doc]:
-    return [outbox_entry(e, source=SOURCE) for e in events]
-
-
-# --- mapping ---------------------------------------------------------------------
-
-
-def museum_from_doc(doc: Doc) -> Museum:
-    return Museum(
-        id=doc["_id"],
-        name_zh=doc["name_zh"],
-        name_en=doc["name_en"],
-        city=doc["city"],
-        province=doc["province"],
-        kind=doc["kind"],
-        state_owned=doc["state_owned"],
-        heritage_level=doc.get("heritage_level"),
-        created_at=_aware(doc["created_at"]),
-        updated_at=_aware(doc["updated_at"]),
-        version=doc["version"],
-    )
-
-
-def relic_from_doc(doc: Doc) -> Relic:
-    provenance = doc.get("provenance")
-    site = doc.get("site")
-    return Relic(
-        id=doc["_id"],
-        museum_id=doc["museum_id"],
-        name_zh=doc["name_zh"],
-        name_en=doc["name_en"],
-        period=doc.get("period"),
-        category=doc["category"],
-        description=doc.get("description"),
-        protection_grade=doc["protection_grade"],
-        immovable=doc["immovable"],
-        site=SiteLocation(**site) if site else None,
-        images=[Image(**i) for i in doc.get("images", [])],
-        provenance=Provenance(
-            acquisition=provenance.get("acquisition"),
-            acquired_year=provenance.get("acquired_year"),
-            donor=Donor(**provenance["donor"]) if provenance.get("donor") else None,
-            notes=provenance.get("notes"),
+async def list_existing_products(db: AsyncDatabase[Doc]) -> None:
+    """Startup, once per database: put products created before the
+    directories existed into the product directory and their license's list.
+    A scan of the products, on purpose (startup, not a hot path; the catalog
+    is not history); new products are listed before they are inserted."""
+    directory = db[DIRECTORY]
+    if await directory.find_one(by_id(_BACKFILLED)) is not None:
+        return
+    pairs = [
+        (d["_id"], d.get("license_id")) async for d in db["products"].find({}, {"license_id": 1})
+    ]
+    if pairs:
+        await directory.update_one(
+            by_id(PRODUCTS_DIRECTORY),
+            {"$addToSet": {"ids": {"$each": [p for p, _ in pairs]}}},
+            upsert=True,
         )
-        if provenance
-        else None,
-        assets=[Asset(**a) for a in doc.get("assets", [])],
-        created_at=_aware(doc["created_at"]),
-        updated_at=_aware(doc["updated_at"]),
-        version=doc["version"],
-    )
-
-
-_PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"id", "events"}
-
-
-def product_from_doc(doc: Doc) -> Product:
-    values = {name: doc[name] for name in _PRODUCT_FIELDS if name in doc}
-    values["created_at"] = _aware(doc["created_at"])
-    values["updated_at"] = _aware(doc["updated_at"])
-    return Product(id=doc["_id"], **values)
-
-
-def _product_state_doc(product: Product) -> Doc:
-    """Every stored field except stock (kept in the stock ledger)."""
-    doc = _plain(product, skip=frozenset({"events", "stock"}))
-    doc.pop("_id")
-    doc["tokens"] = document_tokens(
-        product.title_zh,
-        product.title_en,
-        product.description_zh,
-        product.description_en,
-        product.category,
-    )
-    doc["title_tokens"] = document_tokens(product.title_zh, product.title_en)
-    return doc
+        by_license: dict[str, list[str]] = {}
+        for product_id, license_id in pairs:
+            if license_id:
+                by_license.setdefault(license_id, []).append(product_id)
+        if by_license:
+            await db["licenses"].bulk_write(
+                [
+                    UpdateOne(by_id(lic), {"$addToSet": {"product_ids": {"$each": ids}}})
+                    for lic, ids in by_license.items()
+                ],
+                ordered=False,
+            )
+    await directory.update_one(by_id(_BACKFILLED), {"$set": {"at": datetime.now(UTC)}}, upsert=True)
 
 
 class CatalogStore:
@@ -168,25 +106,34 @@ class CatalogStore:
         self.licenses: AsyncCollection[Doc] = db["licenses"]
         self.changes: AsyncCollection[Doc] = db["changes"]
         self.ledger = StockLedger(db)
+        self.feed = ChangeFeed(db)
+
+    async def _insert_with_events(
+        self, collection: AsyncCollection[Doc], doc: Doc, events: Sequence[Event]
+    ) -> None:
+        if events:
+            await mark_pending(collection, doc["_id"])
+        await collection.insert_one(attach_events(doc, outbox(events)))
 
     # --- museums ---------------------------------------------------------------
 
     async def add_museum(self, museum: Museum) -> None:
-        doc = _plain(museum)
-        doc["created_ms"] = _ms(museum.created_at)
-        doc[OUTBOX] = _outbox(museum.events)
-        await self.museums.insert_one(doc)
+        doc = plain(museum)
+        doc["created_ms"] = to_ms(museum.created_at)
+        await self._insert_with_events(self.museums, doc, museum.events)
 
     async def museum(self, museum_id: str) -> Museum | None:
         doc = await self._current(self.museums, "museum", museum_id)
         return museum_from_doc(doc) if doc else None
 
     async def save_museum(self, museum: Museum, expected_version: int) -> None:
-        doc = _plain(museum)
+        doc = plain(museum)
         doc.pop("_id")
         await self._save(self.museums, "museum", museum.id, expected_version, doc, museum.events)
 
     async def list_museums(self, after: str | None, limit: int) -> list[Museum]:
+        # not by `_id` on purpose: museums are the platform's catalog (a few
+        # dozen), not history, so reading them does not grow with orders
         query: Doc = {"_id": {"$gt": after}} if after else {}
         cursor = self.museums.find(query).sort("_id", ASCENDING).limit(limit)
         docs = [await self._rolled(self.museums, "museum", d) async for d in cursor]
@@ -195,10 +142,9 @@ class CatalogStore:
     # --- relics ----------------------------------------------------------------
 
     async def add_relic(self, relic: Relic) -> None:
-        doc = _plain(relic)
-        doc["created_ms"] = _ms(relic.created_at)
-        doc[OUTBOX] = _outbox(relic.events)
-        await self.relics.insert_one(doc)
+        doc = plain(relic)
+        doc["created_ms"] = to_ms(relic.created_at)
+        await self._insert_with_events(self.relics, doc, relic.events)
 
     async def add_relics(self, relics: Sequence[Relic]) -> int:
         """Insert relics with deterministic ids; ones already there (an
@@ -206,12 +152,12 @@ class CatalogStore:
         Returns how many were new."""
         docs = []
         for relic in relics:
-            doc = _plain(relic)
-            doc["created_ms"] = _ms(relic.created_at)
-            doc[OUTBOX] = _outbox(relic.events)
-            docs.append(doc)
+            doc = plain(relic)
+            doc["created_ms"] = to_ms(relic.created_at)
+            docs.append(attach_events(doc, outbox(relic.events)))
         if not docs:
             return 0
+        await mark_pending(self.relics, *(d["_id"] for d in docs if OUTBOX in d))
         try:
             result = await self.relics.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -226,17 +172,21 @@ class CatalogStore:
         return relic_from_doc(doc) if doc else None
 
     async def relics_by_id(self, relic_ids: Sequence[str]) -> dict[str, Relic]:
-        docs = self.relics.find({"_id": {"$in": list(relic_ids)}})
+        if not relic_ids:
+            return {}
+        docs = self.relics.find(by_ids(relic_ids))
         return {d["_id"]: relic_from_doc(d) async for d in docs}
 
     async def save_relic(self, relic: Relic, expected_version: int) -> None:
-        doc = _plain(relic)
+        doc = plain(relic)
         doc.pop("_id")
         await self._save(self.relics, "relic", relic.id, expected_version, doc, relic.events)
 
     async def list_relics(
         self, museum_id: str | None, after: str | None, limit: int
     ) -> list[Relic]:
+        # not by `_id` on purpose: relics are a museum's collection, not
+        # history (they do not grow with orders); browsing reads them
         query: Doc = {}
         if museum_id:
             query["museum_id"] = museum_id
@@ -249,12 +199,19 @@ class CatalogStore:
     # --- products --------------------------------------------------------------
 
     async def add_product(self, product: Product) -> None:
-        doc = _product_state_doc(product)
+        """Listed first (the directory, its license's list, the change feed):
+        an id listed whose insert then failed is skipped by every reader."""
+        doc = product_state_doc(product)
         doc["_id"] = product.id
-        doc["created_ms"] = _ms(product.created_at)
-        doc[OUTBOX] = _outbox(product.events)
+        doc["created_ms"] = to_ms(product.created_at)
+        await self.feed.list_product(product.id)
+        if product.license_id:
+            await self.licenses.update_one(
+                by_id(product.license_id), {"$addToSet": {"product_ids": product.id}}
+            )
+        await self.feed.announce(products=[product.id])
         try:
-            await self.products.insert_one(doc)
+            await self._insert_with_events(self.products, doc, product.events)
         except DuplicateKeyError as exc:
             raise DuplicateSku(product.sku) from exc
         if product.stock:
@@ -269,21 +226,29 @@ class CatalogStore:
         return product
 
     async def products_of_license(self, license_id: str) -> list[Product]:
-        cursor = self.products.find({"license_id": license_id}).sort("_id", ASCENDING)
-        docs = [await self._rolled(self.products, "product", d) async for d in cursor]
-        return [product_from_doc(d) for d in docs]
-
-    async def _with_stock(self, products: list[Product]) -> list[Product]:
-        stock = await self.ledger.balances([p.id for p in products])
-        for product in products:
-            product.stock = stock[product.id]
-        return products
+        """From the license's own list of product ids (kept by `add_product`),
+        by `_id`: a license event never searches the products."""
+        license = await self.licenses.find_one(by_id(license_id))
+        ids = sorted(license.get("product_ids", [])) if license else []
+        docs = await self._load_products(ids)
+        return [product_from_doc(d) for d in docs if d.get("license_id") == license_id]
 
     async def save_product(self, product: Product, expected_version: int) -> None:
-        doc = _product_state_doc(product)
+        doc = product_state_doc(product)
         await self._save(
             self.products, "product", product.id, expected_version, doc, product.events
         )
+
+    async def _load_products(self, product_ids: Sequence[str]) -> list[Doc]:
+        """Products by `$in` of ids (in batches), each rolled forward; in the
+        order asked."""
+        found: dict[str, Doc] = {}
+        for start in range(0, len(product_ids), _LOAD_BATCH):
+            batch = product_ids[start : start + _LOAD_BATCH]
+            docs = [d async for d in self.products.find(by_ids(batch), _NOT_SHOWN)]
+            for doc in await self._rolled_many(self.products, "product", docs):
+                found[doc["_id"]] = doc
+        return [found[p] for p in product_ids if p in found]
 
     # --- changes: the version log ------------------------------------------------
     #
@@ -310,25 +275,25 @@ class CatalogStore:
         if version <= expected_version:
             raise ConcurrentChange(kind)
         change: Doc = {
-            "_id": _change_id(kind, doc_id, version),
+            "_id": change_id(kind, doc_id, version),
             "kind": kind,
             "entity_id": doc_id,
             "version": version,
             "state": fields,
             "at": datetime.now(UTC),
         }
-        if events:
-            change[OUTBOX] = _outbox(events)
+        if kind == "product":
+            await self.feed.announce(products=[doc_id])
         try:
-            await self.changes.insert_one(change)
+            await self._insert_with_events(self.changes, change, events)
         except DuplicateKeyError as exc:
             raise ConcurrentChange(kind) from exc
-        await collection.update_one({"_id": doc_id}, {"$set": fields})
+        await collection.update_one(by_id(doc_id), {"$set": fields})
 
     async def _current(
         self, collection: AsyncCollection[Doc], kind: str, doc_id: str
     ) -> Doc | None:
-        doc = await collection.find_one({"_id": doc_id})
+        doc = await collection.find_one(by_id(doc_id))
         return None if doc is None else await self._rolled(collection, kind, doc)
 
     async def _rolled(self, collection: AsyncCollection[Doc], kind: str, doc: Doc) -> Doc:
@@ -336,43 +301,47 @@ class CatalogStore:
         latest: Doc | None = None
         version = int(doc.get("version", 1))
         while (
-            change := await self.changes.find_one(
-                {"_id": _change_id(kind, doc["_id"], version + 1)}
-            )
+            change := await self.changes.find_one(by_id(change_id(kind, doc["_id"], version + 1)))
         ) is not None:
             latest, version = change["state"], int(change["version"])
         if latest is None:
             return doc
-        await collection.update_one(
-            {"_id": doc["_id"], "version": {"$lt": version}}, {"$set": latest}
-        )
+        await collection.update_one(older_version(doc["_id"], version), {"$set": latest})
         return {**doc, **latest}
 
-    async def index_entries(self, since: datetime | None) -> tuple[list[Entry], dict[str, int]]:
-        """Search entries (and shown stock) changed since `since`, or all."""
-        changed: Doc = {} if since is None else {"updated_at": {"$gte": since}}
-        docs = self.products.find(changed, {OUTBOX: 0, "_outbox_lease": 0})
-        entries = [
-            Entry(
-                id=d["_id"],
-                tokens=frozenset(d.get("tokens", [])),
-                title_tokens=frozenset(d.get("title_tokens", [])),
-                museum_ids=tuple(d.get("museum_ids", [])),
-                relic_ids=tuple(d.get("relic_ids", [])),
-                category=d["category"],
-                price_fen=int(d["price_fen"]),
-                created_ms=int(d["created_ms"]),
-                visible=d["status"] == "active" and bool(d["sellable"]),
-                product=product_from_doc(d),
-            )
-            async for d in docs
-        ]
-        return entries, await self.ledger.shown_since(since)
+    async def _rolled_many(
+        self, collection: AsyncCollection[Doc], kind: str, docs: Sequence[Doc]
+    ) -> list[Doc]:
+        """`_rolled` for many: one `$in` finds which have a next version."""
+        if not docs:
+            return []
+        nexts = {change_id(kind, d["_id"], int(d.get("version", 1)) + 1): d for d in docs}
+        behind = {c["entity_id"] async for c in self.changes.find(by_ids(nexts), {"entity_id": 1})}
+        return [await self._rolled(collection, kind, d) if d["_id"] in behind else d for d in docs]
+
+    # --- the search index's loads --------------------------------------------------
+
+    async def index_entries(self, position: FeedPosition | None) -> IndexDelta:
+        """Everything (no position, or a reader too far behind), else what the
+        change feed names since `position`: all by `_id`."""
+        now = int(time.time())
+        changed = None if position is None else await self.feed.read(position, now)
+        if changed is None:
+            product_ids = await self.feed.product_ids()
+            stock_ids, next_position, full = product_ids, FeedPosition(now), True
+        else:
+            product_ids, stock_ids = sorted(changed.products), sorted(changed.stock)
+            next_position, full = changed.position, False
+        entries = [_entry(d) for d in await self._load_products(product_ids)]
+        stock: dict[str, int] = {}
+        for start in range(0, len(stock_ids), _LOAD_BATCH):
+            stock.update(await self.ledger.balances(stock_ids[start : start + _LOAD_BATCH]))
+        return IndexDelta(entries=entries, stock=stock, position=next_position, full=full)
 
     # --- licenses --------------------------------------------------------------
 
     async def license(self, license_id: str) -> License | None:
-        doc = await self.licenses.find_one({"_id": license_id})
+        doc = await self.licenses.find_one(by_id(license_id))
         if doc is None or "status" not in doc:
             return None
         return License(
@@ -402,3 +371,18 @@ class CatalogStore:
         if relic_ids is not None:
             fields["relic_ids"] = relic_ids
         await apply_once(self.licenses, license_id, meta, {"$set": fields})
+
+
+def _entry(doc: Doc) -> Entry:
+    return Entry(
+        id=doc["_id"],
+        tokens=frozenset(doc.get("tokens", [])),
+        title_tokens=frozenset(doc.get("title_tokens", [])),
+        museum_ids=tuple(doc.get("museum_ids", [])),
+        relic_ids=tuple(doc.get("relic_ids", [])),
+        category=doc["category"],
+        price_fen=int(doc["price_fen"]),
+        created_ms=int(doc["created_ms"]),
+        visible=doc["status"] == "active" and bool(doc["sellable"]),
+        product=product_from_doc(doc),
+    )

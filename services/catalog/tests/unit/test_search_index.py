@@ -1,12 +1,12 @@
 """The in-memory search: filters, tiers, sorts, keyset paging, freshness."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
+from catalog.feed import FeedPosition
 from catalog.search import ProductQuery, document_tokens, query_tokens
-from catalog.search_index import Entry, SearchIndex, run_query
+from catalog.search_index import Entry, IndexDelta, SearchIndex, run_query
 
 
 def entry(
@@ -78,16 +78,47 @@ def test_paging_by_key_visits_each_item_once_even_with_items_added(sort: str) ->
     assert set(originals) <= set(seen)
 
 
-def test_concurrent_requests_share_one_refresh_and_local_writes_are_seen() -> None:
-    calls: list[datetime | None] = []
+def delta(pid: str, position: FeedPosition | None) -> IndexDelta:
+    at = FeedPosition(second=(position.second + 1) if position else 1)
+    return IndexDelta([entry(pid, "t")], {}, at, full=position is None)
 
-    async def load(since: datetime | None) -> tuple[list[Entry], dict[str, int]]:
-        calls.append(since)
-        await asyncio.sleep(0.01)
-        return [entry(f"x{len(calls)}", "t")], {}
+
+def test_an_incremental_load_continues_from_the_last_position_and_a_full_one_replaces() -> None:
+    calls: list[FeedPosition | None] = []
+
+    async def load(position: FeedPosition | None) -> IndexDelta:
+        calls.append(position)
+        return delta(f"x{len(calls)}", position)
+
+    now = [0.0]
 
     async def scenario() -> SearchIndex:
-        index = SearchIndex(max_staleness=60, wall_clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        index = SearchIndex(max_staleness=1, full_every=10, clock=lambda: now[0])
+        for moment in (0.0, 2.0, 4.0):
+            now[0] = moment
+            index.invalidate()
+            await index.fresh(load)
+        assert set(index.entries) == {"x1", "x2", "x3"}
+        now[0] = 20.0  # a full load is due: it replaces what was there
+        index.invalidate()
+        await index.fresh(load)
+        return index
+
+    index = asyncio.run(scenario())
+    assert calls == [None, FeedPosition(1), FeedPosition(2), None]
+    assert set(index.entries) == {"x4"}
+
+
+def test_concurrent_requests_share_one_refresh_and_local_writes_are_seen() -> None:
+    calls: list[FeedPosition | None] = []
+
+    async def load(position: FeedPosition | None) -> IndexDelta:
+        calls.append(position)
+        await asyncio.sleep(0.01)
+        return delta(f"x{len(calls)}", position)
+
+    async def scenario() -> SearchIndex:
+        index = SearchIndex(max_staleness=60)
         await asyncio.gather(*(index.fresh(load) for _ in range(10)))  # the first load
         await index.fresh(load)  # fresh enough: no load
         index.invalidate()
@@ -103,14 +134,14 @@ def test_concurrent_requests_share_one_refresh_and_local_writes_are_seen() -> No
 
 def test_a_stale_index_answers_at_once_and_refreshes_in_the_background() -> None:
     now = [0.0]
-    calls: list[datetime | None] = []
+    calls: list[FeedPosition | None] = []
     release = asyncio.Event()
 
-    async def load(since: datetime | None) -> tuple[list[Entry], dict[str, int]]:
-        calls.append(since)
+    async def load(position: FeedPosition | None) -> IndexDelta:
+        calls.append(position)
         if len(calls) > 1:
             await release.wait()
-        return [entry(f"x{len(calls)}", "t")], {}
+        return delta(f"x{len(calls)}", position)
 
     async def scenario() -> SearchIndex:
         index = SearchIndex(max_staleness=1, clock=lambda: now[0])
