@@ -8,12 +8,13 @@ sample values for the test that asks the real store to explain each one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ACTIVE", "by_id", "by_ids", "guarded", "newer_than"]
+__all__ = ["ACTIVE", "HWM", "by_id", "by_ids", "guarded", "newer_than"]
 
 ACTIVE = "active"  # projection_state: the live version
+HWM = "_hwm"  # a projection document's per-partition high-water marks (batch.py)
 
 
 def by_id(doc_id: str) -> dict[str, Any]:
@@ -26,12 +27,10 @@ def by_ids(ids: Sequence[str]) -> dict[str, Any]:
     return {"_id": {"$in": list(ids)}}
 
 
-def guarded(doc_id: str, hwm_field: str, offset: int) -> dict[str, Any]:
-    """One document, unless its high-water mark already reached `offset`."""
-    return {
-        "_id": doc_id,
-        "$or": [{hwm_field: {"$exists": False}}, {hwm_field: {"$lt": offset}}],
-    }
+def guarded(doc_id: str, firsts: Mapping[str, int]) -> dict[str, Any]:
+    """One document, only while each of its marks (`_hwm.<key>`) is below the
+    batch's first offset for it (a missing mark is below everything)."""
+    return {"_id": doc_id, **{f"{HWM}.{k}": {"$not": {"$gte": o}} for k, o in firsts.items()}}
 
 
 def newer_than(version: int) -> dict[str, Any]:

@@ -1,39 +1,44 @@
-"""Use cases: project one event (live), and the handler registry.
+"""Use cases: project a batch of events (live), and the projector's subscription.
 
-A live event is applied document by document, each guarded by its partition
-high-water mark; its id is recorded only after every effect, so a redelivery
-(same offset) skips what was done and finishes what was not, and a copy of
-the event at a new offset is skipped as a whole.
+A batch is folded in memory (`batch.fold_batch`, pure) after one `$in` read
+of the seen set, written as one guarded upsert per document (one command per
+collection), and its new ids are recorded last (one bulk insert): a
+redelivery, whole or one event at a time, skips what was counted and applies
+what was not; a copy of an event at a new offset is skipped as a whole.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from functools import partial
 
-from analytics.domain import PROJECTED, changes_for
+from analytics.batch import fold_batch
+from analytics.domain import PROJECTED
 from analytics.store import ProjectionStore
 from contracts.base import Event
-from servicekit.consumer import EventMeta, Handler, HandlerRegistry
+from servicekit.consumer import BatchSubscription, EventMeta
 
-__all__ = ["project_event", "registry"]
+__all__ = ["project_batch", "project_event", "subscription"]
+
+
+async def project_batch(
+    items: Sequence[tuple[Event, EventMeta]], *, store: ProjectionStore
+) -> None:
+    if not items:
+        return
+    known = await store.seen_among(list(dict.fromkeys(meta.id for _, meta in items)))
+    folded = fold_batch(items, known)
+    if not folded.ids:
+        return  # every one a copy of an event counted already
+    await store.apply_batch(folded.docs)
+    await store.mark_seen_many(folded.ids)
 
 
 async def project_event(event: Event, meta: EventMeta, *, store: ProjectionStore) -> None:
-    if await store.seen(meta.id):
-        return  # the same event, republished at another offset
-    # one event touches each document once, so its documents update concurrently
-    outcomes = await asyncio.gather(
-        *(store.apply(change, meta) for change in changes_for(event, meta.time)),
-        return_exceptions=True,
-    )
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        raise failures[0]  # redelivered: what was applied is skipped, the rest applied
-    await store.mark_seen(meta)
+    """One event alone: a batch of one."""
+    await project_batch([(event, meta)], store=store)
 
 
-def registry(store: ProjectionStore) -> HandlerRegistry:
-    """Every contract analytics projects, all into `store`."""
-    handler: Handler = partial(project_event, store=store)
-    return {contract: [handler] for contract in PROJECTED}
+def subscription(store: ProjectionStore) -> BatchSubscription:
+    """Every contract analytics projects, a poll at a time, into `store`."""
+    return BatchSubscription(PROJECTED, partial(project_batch, store=store))

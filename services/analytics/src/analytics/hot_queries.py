@@ -4,7 +4,7 @@ Built by the same functions the store uses (`filters.py`, the `_id` builders
 of `changes.py`, the seen log's bucket walk), so the list follows the code;
 tests/integration/test_hot_queries.py asks the real store to explain each.
 
-Hot paths: the live projector (seen check, guarded upserts, recording the id,
+Hot paths: the live projector (seen check, guarded upserts, recording the ids,
 the hourly pruning of seen ids), the museum dashboard (API, page, CSV), the
 operator overview, the active-version lookup of every request, a replay's
 status. A replay's rebuild and `drop` write a fresh version (not hot).
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from analytics.batch import mark_key
 from analytics.changes import (
     LICENSES,
     MUSEUM_DAYS,
@@ -32,24 +33,14 @@ from analytics.changes import (
 from analytics.filters import ACTIVE, by_id, by_ids, guarded, newer_than
 from analytics.seen import POINTER, bucket_chunks, bucket_of
 from analytics.store import SEEN, SEEN_BUCKETS, collection_name, replay_id
-from servicekit.consumer import EventMeta
-from servicekit.idempotency import hwm_field
 from servicekit.queries import HotQuery
 
 __all__ = ["HOT_QUERIES"]
 
 _V = 1  # projection version of the samples
 _NOW = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
-_META = EventMeta(
-    id="evt-1",
-    type="rebirth.orders.order.paid.v1",
-    source="orders",
-    subject="o-1",
-    time=_NOW,
-    topic="orders.orders",
-    partition=3,
-    offset=42,
-)
+_MARK = mark_key("orders.orders", 3)  # a batch's partition high-water mark
+_OTHER = mark_key("ip.royalties", 1)
 
 
 def _in(logical: str) -> str:
@@ -63,17 +54,16 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("active version", "projection_state", by_id(ACTIVE)),
     HotQuery("activate a replayed version", "projection_state", newer_than(2)),
     HotQuery("replay status", "replays", by_id(replay_id(2))),
-    # the live projector, per event
-    HotQuery("seen check", _in(SEEN), by_id(_META.id)),
-    HotQuery("record seen id in its bucket", _in(SEEN_BUCKETS), by_id(bucket_of(_NOW))),
+    # the live projector, per batch
+    HotQuery("seen check", _in(SEEN), by_ids(["evt-1", "evt-2"])),
+    HotQuery("record seen ids in their bucket", _in(SEEN_BUCKETS), by_id(bucket_of(_NOW))),
     HotQuery(
         "guarded projection upsert",
         _in(MUSEUM_DAYS),
-        guarded(museum_day_id("three-gorges", local_day(_NOW)), hwm_field(_META), _META.offset),
+        guarded(museum_day_id("three-gorges", local_day(_NOW)), {_MARK: 42, _OTHER: 7}),
     ),
-    HotQuery(
-        "guarded license upsert", _in(LICENSES), guarded("lic-1", hwm_field(_META), _META.offset)
-    ),
+    HotQuery("guarded license upsert", _in(LICENSES), guarded("lic-1", {_MARK: 42})),
+    HotQuery("marks of refused upserts", _in(MUSEUM_DAYS), by_ids(["three-gorges|2026-11-20"])),
     # the hourly pruning of seen ids
     HotQuery("seen pruning pointer", _in(SEEN_BUCKETS), by_id(POINTER)),
     HotQuery("seen buckets to forget", _in(SEEN_BUCKETS), by_ids(_PRUNE)),

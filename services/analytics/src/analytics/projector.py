@@ -4,7 +4,8 @@ It feeds the active version with consumer group `<group>-v<version>`. When a
 replay activates a newer version (whose group's offsets the replay committed
 where it stopped reading), the projector stops the old group and carries on
 with the new one, so every event after the replay is applied to the new
-version exactly once. Every replica runs one; replicas share a group.
+version exactly once. Every replica runs one; replicas share a group. The
+consumer hands over a poll at a time (`handlers.project_batch`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pymongo.errors import PyMongoError
 
 from analytics.config import Settings
 from analytics.domain import PROJECTED
-from analytics.handlers import registry
+from analytics.handlers import subscription
 from analytics.store import ProjectionState, ProjectionStore
 from servicekit.app import Runtime
 from servicekit.consumer import ConsumerRunner
@@ -71,7 +72,7 @@ class LiveProjector:
                 bootstrap_servers=self._settings.kafka_bootstrap_servers,
                 group_id=group_for(self._settings.consumer_group, version),
                 topics=PROJECTED_TOPICS,
-                handlers=registry(store),
+                batch=subscription(store),
                 dead_letters=runtime.publisher,
                 max_attempts=self._settings.consumer_max_attempts,
                 backoff=self._settings.consumer_backoff_ms / 1000,

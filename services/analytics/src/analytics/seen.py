@@ -3,8 +3,9 @@
 The per-partition high-water marks skip a record delivered again at the same
 offset, but not a copy of an event republished at a NEW offset (a relay that
 crashed between publishing and marking sent): only the event id tells those
-apart. So every applied id is recorded (`seen`, `_id` = event id, one point
-read per event) for `SEEN_RETENTION_HOURS`.
+apart. So every applied id is recorded (`seen`, `_id` = event id; a batch
+looks its ids up with one `$in` and records the new ones with one bulk
+insert) for `SEEN_RETENTION_HOURS`.
 
 Forgetting must not scan: each id is also listed in the bucket of the UTC
 second it was recorded in (`seen_buckets`, `_id` = `2026-11-20T10:05:03`),
@@ -69,6 +70,14 @@ class SeenLog:
 
     async def contains(self, event_id: str) -> bool:
         return await self._ids.find_one(by_id(event_id)) is not None
+
+    async def known(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` are recorded: one `$in` read per `_CHUNK` ids."""
+        found: set[str] = set()
+        for i in range(0, len(event_ids), _CHUNK):
+            chunk = list(event_ids[i : i + _CHUNK])
+            found.update([str(d["_id"]) async for d in self._ids.find(by_ids(chunk))])
+        return found
 
     async def add(self, event_ids: Sequence[str]) -> None:
         """Record ids: listed in this second's bucket first, then each by `_id`."""

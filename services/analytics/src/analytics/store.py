@@ -5,11 +5,12 @@ Projections live in a namespace per *projection version*: `v3_museum_days`,
 there, and the live consumer group `<group>-v3` feeds it. A replay builds
 version 4 from the beginning of the topics beside it, then activates it.
 
-Writes are exact under redelivery: each document carries a per-partition
-high-water mark checked and advanced in the same single-document update
-(`ProjectionStore.apply`: the rule of `servicekit.idempotency.apply_once`),
-and every applied event id is recorded (`seen.py`) after its effects, so a
-copy of an event republished at a new offset is skipped too.
+Writes are exact under redelivery: the live projector folds a batch into one
+guarded upsert per document, each checking and advancing that document's
+per-partition high-water marks in the same update (`apply_batch`; the rule
+of `servicekit.idempotency.apply_once`, for a batch: see batch.py), and every
+applied event id is recorded (`seen.py`) after its effects, so a copy of an
+event republished at a new offset is skipped too.
 
 Every command names its documents by `_id` (`filters.py`): the dashboards
 read museum-day buckets by `$in` over the days shown, the overview one
@@ -27,8 +28,9 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, WriteError
 
+from analytics.batch import DocFold, GuardedChange
 from analytics.changes import (
     LICENSES,
     MUSEUM_DAYS,
@@ -43,10 +45,9 @@ from analytics.changes import (
     Change,
     museum_day_ids,
 )
-from analytics.filters import ACTIVE, by_id, by_ids, guarded, newer_than
+from analytics.filters import ACTIVE, HWM, by_id, by_ids, guarded, newer_than
 from analytics.seen import SeenLog
-from servicekit.consumer import EventMeta
-from servicekit.idempotency import hwm_field
+from servicekit.errors import Unavailable
 
 __all__ = [
     "SEEN",
@@ -65,6 +66,22 @@ _CHUNK = 100  # upserts per bulk write
 _PARALLEL = 8  # bulk writes in flight
 _INSERT_CHUNK = 1_000
 _IDS = 1_000  # ids per `$in` read
+_DUPLICATE_KEY = 11000
+
+
+def _guarded_upsert(g: GuardedChange) -> dict[str, Any]:
+    """One document's batch: applied while its marks are below the batch's
+    first offsets, the marks moved to the last ones; created when missing."""
+    change = g.change
+    update: dict[str, Any] = {
+        "$set": {**change.set, **{f"{HWM}.{k}": last for k, (_, last) in g.marks.items()}}
+    }
+    if change.inc:
+        update["$inc"] = change.inc
+    if change.on_insert:
+        update["$setOnInsert"] = change.on_insert
+    firsts = {k: first for k, (first, _) in g.marks.items()}
+    return {"q": guarded(change.doc_id, firsts), "u": update, "upsert": True}
 
 
 def replay_id(version: int) -> str:
@@ -159,13 +176,13 @@ class ProjectionStore:
         for logical in (*ROLLUPS, SEEN, SEEN_BUCKETS):
             await self.collection(logical).drop()
 
-    # --- writes: live, one event at a time ---------------------------------
+    # --- writes: live, a batch at a time (see batch.py) ------------------------
+
+    async def seen_among(self, event_ids: Sequence[str]) -> set[str]:
+        return await self.seen_log.known(event_ids)
 
     async def seen(self, event_id: str) -> bool:
         return await self.seen_log.contains(event_id)
-
-    async def mark_seen(self, meta: EventMeta) -> None:
-        await self.seen_log.add([meta.id])
 
     async def mark_seen_many(self, ids: Sequence[str]) -> None:
         await self.seen_log.add(ids)
@@ -174,27 +191,70 @@ class ProjectionStore:
         """Forget event ids recorded before `before` (no TTL indexes here)."""
         return await self.seen_log.prune(before=before)
 
-    async def apply(self, change: Change, meta: EventMeta) -> bool:
-        """Apply one document's change unless this partition's offset already
-        reached it: servicekit's `apply_once` in one round trip instead of two.
+    async def apply_batch(self, docs: Sequence[DocFold]) -> None:
+        """Every document's guarded change, one `update` command per collection
+        (collections concurrently). Each settles before this returns, so a
+        failure never races the one-at-a-time retry of the batch."""
+        by_collection: dict[str, list[DocFold]] = {}
+        for doc in docs:
+            by_collection.setdefault(doc.collection, []).append(doc)
+        outcomes = await asyncio.gather(
+            *(self._apply_guarded(name, folds) for name, folds in by_collection.items()),
+            return_exceptions=True,
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            raise failures[0]
 
-        The guarded upsert inserts a missing document; when the document exists
-        but the guard fails, the upsert's insert collides on `_id` (duplicate
-        key). That also happens when another consumer created the document a
-        moment ago, so the collision is settled by the guarded update alone."""
-        field = hwm_field(meta)
-        guard = guarded(change.doc_id, field, meta.offset)
-        update: dict[str, Any] = {"$set": {**change.set, field: meta.offset}}
-        if change.inc:
-            update["$inc"] = change.inc
-        collection = self.collection(change.collection)
-        insert = {**update, "$setOnInsert": change.on_insert} if change.on_insert else update
-        try:
-            result = await collection.update_one(guard, insert, upsert=True)
-            return result.upserted_id is not None or result.modified_count == 1
-        except DuplicateKeyError:
-            result = await collection.update_one(guard, update)
-            return result.modified_count == 1
+    async def _apply_guarded(self, logical: str, folds: Sequence[DocFold]) -> None:
+        """Guarded upserts of whole batches; a refused one (its marks reached
+        the batch: a redelivery) sends its document and the rest of the
+        command to the slow path: read their marks, apply what is past them."""
+        whole = [(f, g) for f in folds if (g := f.after({})) is not None]
+        refused = await self._guarded_updates(logical, [g for _, g in whole])
+        if refused is None:
+            return
+        rest = [f for f, _ in whole[refused:]]
+        marks = await self._marks(logical, [f.doc_id for f in rest])
+        remaining = [g for f in rest if (g := f.after(marks.get(f.doc_id, {}))) is not None]
+        if await self._guarded_updates(logical, remaining) is not None:
+            # a mark moved between the read and the write: another consumer
+            # held the partition a moment ago (a rebalance); the batch again
+            raise Unavailable(f"high-water marks of {logical} moved under the projector")
+
+    async def _guarded_updates(self, logical: str, changes: Sequence[GuardedChange]) -> int | None:
+        """Send the upserts in order; the index of the first one refused (the
+        rest were not sent), or None when all applied.
+
+        Ordered on purpose: FerretDB 1.24 stops an `update` command at its
+        first error even when unordered (MongoDB would go on), so ordered
+        gives both stores the same meaning. The raw command, because
+        pymongo's bulk_write cannot read FerretDB's reply to a failed one."""
+        for start in range(0, len(changes), _CHUNK):
+            chunk = changes[start : start + _CHUNK]
+            reply = await self.db.command(
+                {
+                    "update": collection_name(logical, self.version),
+                    "updates": [_guarded_upsert(g) for g in chunk],
+                    "ordered": True,
+                }
+            )
+            errors = reply.get("writeErrors") or []
+            if errors:
+                first = min(errors, key=lambda e: int(e["index"]))
+                if first.get("code") != _DUPLICATE_KEY:
+                    raise WriteError(str(first.get("errmsg")), first.get("code"), first)
+                return start + int(first["index"])
+        return None
+
+    async def _marks(self, logical: str, ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The documents' marks by `_id` (missing documents have none)."""
+        found: dict[str, dict[str, int]] = {}
+        for i in range(0, len(ids), _IDS):
+            cursor = self.collection(logical).find(by_ids(ids[i : i + _IDS]), projection={HWM: 1})
+            async for doc in cursor:
+                found[str(doc["_id"])] = {k: int(v) for k, v in (doc.get(HWM) or {}).items()}
+        return found
 
     # --- writes: replay, many events per document at once --------------------
 
