@@ -327,3 +327,31 @@ async def test_a_marker_stays_while_a_marked_write_has_not_landed(
         await publisher.stop()
     records = await read_all(infra.kafka_bootstrap, topic, expected=2)
     assert [json.loads(r.value)["seq"] for r in records] == [0, 1]
+
+
+async def test_a_document_relayed_after_each_of_its_writes_leaves_no_marker(
+    infra: Infra, db, topic: str
+) -> None:
+    """An order's life: placed, confirmed, paid, each relayed before the
+    next. The marker is dropped every time, so the sweep never re-reads a
+    document whose events all went out."""
+    Probe = probe_contract(topic)
+    aggregates = db["aggregates"]
+    markers = aggregates.database[MARKERS]
+    publisher = KafkaPublisher(infra.kafka_bootstrap, "proof-relay")
+    relay = OutboxRelay(collections=[aggregates], publisher=publisher)
+    try:
+        for seq in range(3):
+            await mark_pending(aggregates, "order")
+            await aggregates.update_one(
+                {"_id": "order"},
+                push_events({}, [outbox_entry(Probe(aggregate="order", seq=seq), source="proof")]),
+                upsert=True,
+            )
+            assert await relay.drain() == 1
+            assert await markers.count_documents({}) == 0
+        assert await relay.drain() == 0
+    finally:
+        await publisher.stop()
+    records = await read_all(infra.kafka_bootstrap, topic, expected=3)
+    assert [json.loads(r.value)["seq"] for r in records] == [0, 1, 2]

@@ -15,7 +15,7 @@ _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("relay: lease a document", "orders", lease_filter("order-1", _NOW)),
     HotQuery("relay: read a round's documents", "orders", {"_id": {"$in": ["o-1", "o-2"]}}),
-    HotQuery("relay: drop a relayed marker", "outbox_pending", marker_filter("orders", "o-1", 2)),
+    HotQuery("relay: drop a relayed marker", "outbox_pending", marker_filter("orders:o-1")),
     HotQuery(
         "consumer: apply once (high-water mark)", "counters", hwm_guard("total", "_hwm.t.0", 7)
     ),

@@ -12,12 +12,15 @@ history. Before a write that adds events, `mark_pending` counts one more
 pending write on a marker document in the same database
 (`outbox_pending`, `_id` = "<collection>:<document id>"); the write itself
 counts one more on the document (`_outbox_marks`, which `push_events` and
-`attach_events` add). The relay, having published what it read of a
-document and pulled it out, deletes the marker only while the marker's count
-equals the count it read on the document: then every write that was marked
-had landed before that read, and its events went out. A crash between the
-marker and its write leaves a marker the sweep finds; one whose write never
-landed is dropped after a grace period.
+`attach_events` add). So the marker's count minus the document's is the
+number of marked writes that have not landed. The relay, having published
+the events it read with the document's count `n` and pulled them out,
+takes `n` off both counts (the document's in the same update as the pull)
+and drops the marker only when its count is down to zero: every marked
+write had landed before that read, and its events went out. A crash
+between a marker and its write leaves a marker the sweep finds; one whose
+write never landed (it failed, or its writer died) is dropped after a
+grace period without new marks.
 """
 
 import json

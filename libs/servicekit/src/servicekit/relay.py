@@ -7,13 +7,13 @@ outbox database (servicekit.outbox: written before each write that adds
 events, so a crashed replica's events are never hidden; the sweep reads only
 what is pending, never the history). Without hints, only the sweep.
 
-Documents go out in batches (up to `batch` of one collection), in four
+Documents go out in batches (up to `batch` of one collection), in five
 commands whatever the batch's size, each naming its documents by `_id`:
 lease them (one bulk update), read the ones this round leased (one `$in`
 find), publish their events (per topic, each document's in order), then
-pull exactly those events out and release the leases (one bulk update), and
-drop each marker that counts no write the read did not see (one bulk
-delete).
+pull exactly those events out, uncount their writes and release the leases
+(one bulk update), uncount the same writes on the markers (one bulk update)
+and drop each marker that counts no write left (one bulk delete).
 
 Scaled-out replicas share the work safely: the lease is a field of the
 document (`_outbox_lease`, until when, and `_outbox_lease_by`, whose round),
@@ -180,26 +180,17 @@ class OutboxRelay:
             published = True
         finally:
             await collection.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": doc["_id"]},
-                        {"$unset": {LEASE: "", LEASE_BY: ""}}
-                        | (
-                            {"$pullAll": {OUTBOX: doc[OUTBOX]}}
-                            if published and doc.get(OUTBOX)
-                            else {}
-                        ),
-                    )
-                    for doc in docs
-                ],
+                [UpdateOne({"_id": d["_id"]}, _release(d, published)) for d in docs],
                 ordered=False,
             )
-        # every marked write landed before our read (and went out) unless the
-        # marker counts more writes than the document did
-        await collection.database[MARKERS].bulk_write(
-            [DeleteOne(marker_filter(collection.name, d["_id"], d.get(MARKS, 0))) for d in docs],
-            ordered=False,
+        # the writes this round saw landed and went out: uncount them on the
+        # markers too, and drop each marker that counts no other write
+        seen = [(marker_id(collection.name, d["_id"]), d.get(MARKS, 0)) for d in docs]
+        markers = collection.database[MARKERS]
+        await markers.bulk_write(
+            [UpdateOne({"_id": m}, {"$inc": {"marks": -n}}) for m, n in seen if n], ordered=False
         )
+        await markers.bulk_write([DeleteOne(marker_filter(m)) for m, _ in seen], ordered=False)
         return sum(len(doc.get(OUTBOX) or []) for doc in docs)
 
     async def _publish(self, outboxes: list[list[Doc]]) -> None:
@@ -219,6 +210,17 @@ def lease_filter(doc_id: Any, now: datetime) -> Doc:
     return {"_id": doc_id, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]}
 
 
-def marker_filter(collection: str, doc_id: Any, marks: int) -> Doc:
-    """The document's marker, if it counts no more writes than `marks`."""
-    return {"_id": marker_id(collection, doc_id), "marks": marks}
+def marker_filter(marker: str) -> Doc:
+    """The marker, if it counts no write still to land (or to relay)."""
+    return {"_id": marker, "marks": {"$lte": 0}}
+
+
+def _release(doc: Doc, published: bool) -> Doc:
+    """Free the lease; once published, pull exactly the events read and
+    uncount the writes that brought them (servicekit.outbox)."""
+    update: Doc = {"$unset": {LEASE: "", LEASE_BY: ""}}
+    if published and doc.get(OUTBOX):
+        update["$pullAll"] = {OUTBOX: doc[OUTBOX]}
+    if published and doc.get(MARKS):
+        update["$inc"] = {MARKS: -doc[MARKS]}
+    return update
