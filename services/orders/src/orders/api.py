@@ -3,7 +3,7 @@ fulfilment, and the product replica. Thin: schemas in, use case, schemas out."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
@@ -38,7 +38,9 @@ __all__ = ["router"]
 router = APIRouter()
 
 # checkout and payments are what a bot would hammer: a rate per caller (config.py)
-_TOO_MANY = {429: {"description": "Over the caller's rate; retry after Retry-After seconds"}}
+_TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Over the caller's rate; retry after Retry-After seconds"}
+}
 _CHECKOUT_RATE = Depends(RateLimit("checkout", "checkout_rate"))
 _PAYMENT_RATE = Depends(RateLimit("payment", "payment_rate"))
 
@@ -133,19 +135,27 @@ async def place_order(
     return OrderRead.of(order, with_token=True)
 
 
-@router.get("/orders", tags=["orders"], summary="Orders the caller may see")
+@router.get("/orders", tags=["orders"], summary="Orders the caller may see, newest first")
 async def list_orders(
     ctx: Ctx,
     viewer: CurrentViewer,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+    ] = None,
+    offset: Annotated[
+        int, Query(ge=0, description="Deprecated: use `cursor` (an offset walks past that many)")
+    ] = 0,
 ) -> OrderPage:
     found = await handlers.list_orders(
-        ctx=ctx, viewer=viewer, status=status_, limit=limit, offset=offset
+        ctx=ctx, viewer=viewer, status=status_, limit=limit, cursor=cursor, offset=offset
     )
     return OrderPage(
-        items=[OrderRead.for_viewer(o, a, viewer) for o, a in found], limit=limit, offset=offset
+        items=[OrderRead.for_viewer(o, a, viewer) for o, a in found.items],
+        limit=limit,
+        offset=offset,
+        next_cursor=found.next_cursor,
     )
 
 

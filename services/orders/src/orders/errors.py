@@ -20,7 +20,8 @@ Unauthorized 401, Forbidden 403, Unavailable 503).
      │    ├── IdempotencyKeyReused   the same key with a different request
      │    ├── UnknownCardToken       the sandbox does not know the card token
      │    ├── PaymentAmountMismatch  a provider confirmed another amount
-     │    └── EmptyOrder             nothing to order
+     │    ├── EmptyOrder             nothing to order
+     │    └── InvalidCursor          a list cursor this service did not hand out
      ├── Unauthorized
      │    └── InvalidSignature       a webhook whose signature does not verify
      ├── Unavailable
@@ -38,6 +39,7 @@ __all__ = [
     "EmptyOrder",
     "IdempotencyKeyReused",
     "IllegalTransition",
+    "InvalidCursor",
     "InvalidSignature",
     "LineNotFound",
     "LostRace",
@@ -180,6 +182,13 @@ class EmptyOrder(Invalid):
 
     def __init__(self) -> None:
         super().__init__("an order needs at least one line")
+
+
+class InvalidCursor(Invalid):
+    title = "Invalid cursor"
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__("the cursor is not one a list page handed out", cursor=cursor[:200])
 
 
 class InvalidSignature(Unauthorized):

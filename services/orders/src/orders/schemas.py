@@ -293,9 +293,14 @@ class OrderRead(BaseModel):
 
 
 class OrderPage(BaseModel):
+    """A page of a list; pass `next_cursor` as `cursor` for the next one (null:
+    the end). With a `status` filter a page may hold fewer than `limit`
+    items while `next_cursor` is set: each page looks at a bounded number."""
+
     items: list[OrderRead]
     limit: int
     offset: int
+    next_cursor: str | None = None
 
 
 class PaymentCreate(_In):

@@ -1,9 +1,17 @@
 """The orders database: orders (with their payments, refunds and outbox),
-carts, and the replica of products. No Mongo types escape this module.
+carts (cart_store) and the replica of products (product_store). No Mongo
+types escape these modules.
 
 Every order write is one single-document update that checks and bumps `rev`
 (optimistic concurrency) and pushes the change's events into `_outbox`, so the
-state and its events are never apart.
+state and its events are never apart. Before it, the write announces itself
+where a crash could otherwise hide it: its outbox marker (servicekit.outbox),
+a new order's list entries (order_lists), a confirmation's expiry entry
+(expiry_queue).
+
+Every command names its documents by `_id` (an equality, or a bounded `$in`):
+the local store scans the whole collection for any other filter. The filters
+are built by the functions below, which hot_queries.py lists.
 
 The outbox relay is servicekit's. Single-document atomicity holds on both
 stores (on FerretDB through the local stack's write-serialising proxy, see
@@ -13,20 +21,20 @@ deploy/local/ferretdb), so the rev check is exact everywhere.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.orders import RejectionReason
+from contracts.orders import OrderConfirmed, RejectionReason
+from orders.cart_store import CartStore
 from orders.domain import (
-    Cart,
-    CartLine,
     Customer,
     Line,
     LineStatus,
@@ -34,22 +42,29 @@ from orders.domain import (
     OrderStatus,
     Payment,
     PaymentStatus,
-    Product,
     Refund,
     RefundedLine,
 )
-from servicekit.outbox import OUTBOX, outbox_entry, push_events
+from orders.expiry_queue import DueBucket, ExpiryQueue
+from orders.filters import by_id, ids_in, rev_guard
+from orders.order_lists import OrderLists, Position, Scope
+from orders.product_store import ProductStore
+from servicekit.outbox import attach_events, mark_pending, outbox_entry, push_events
 
 __all__ = [
     "CartStore",
     "IdempotencyKeyTaken",
-    "OrderFilter",
+    "OrderSlice",
     "OrderStore",
     "ProductStore",
     "ensure_indexes",
+    "order_doc",
+    "order_from_doc",
 ]
 
 SOURCE = "orders"
+_BATCH = 100  # ids per `$in`: one batch, never a getMore (see orders.filters)
+_EXAMINE_AT_LEAST = 1_000  # list entries one page may look at (with a status filter)
 
 Doc = dict[str, Any]
 
@@ -59,14 +74,10 @@ class IdempotencyKeyTaken(Exception):
 
 
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    # the only secondary index: an insert checks it (a point check on SQLite);
+    # no query filters by another field than `_id`
     orders = db["orders"]
     await orders.create_index([("idempotency_key", ASCENDING)], unique=True, name="idempotency")
-    await orders.create_index([("status", ASCENDING), ("payment_due_at", ASCENDING)], name="expiry")
-    await orders.create_index(
-        [("customer.id", ASCENDING), ("placed_at", DESCENDING)], name="customer"
-    )
-    await orders.create_index([("licensee_ids", ASCENDING)], name="licensee")
-    await orders.create_index([("placed_at", DESCENDING)], name="placed")
 
 
 # --- orders ----------------------------------------------------------------------
@@ -197,6 +208,11 @@ def _state(order: Order) -> Doc:
     }
 
 
+def order_doc(order: Order, *, rev: int = 1) -> Doc:
+    """The document of an order as stored, without events (history.py's bulk load)."""
+    return {"_id": order.order_id, **_state(order), "rev": rev}
+
+
 def order_from_doc(doc: Doc) -> Order:
     customer = doc["customer"]
     return Order(
@@ -226,24 +242,45 @@ def _outbox(order: Order) -> list[Doc]:
 
 
 @dataclass(frozen=True)
-class OrderFilter:
-    customer_id: str | None = None
-    licensee_id: str | None = None
-    status: OrderStatus | None = None
+class OrderSlice:
+    """One page of a list; `next` is where the following page starts (None: the end)."""
+
+    orders: list[Order]
+    next: Position | None
+
+
+def _confirms(order: Order) -> bool:
+    return any(isinstance(p.event, OrderConfirmed) for p in order.events)
 
 
 class OrderStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._orders: AsyncCollection[Doc] = db["orders"]
+        self._lists = OrderLists(db)
+        self._expiry = ExpiryQueue(db)
 
     async def get(self, order_id: str) -> Order | None:
-        doc = await self._orders.find_one({"_id": order_id})
+        doc = await self._orders.find_one(by_id(order_id))
         return order_from_doc(doc) if doc else None
+
+    async def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """The orders that exist among these ids, by `_id` (`$in`, a bounded batch each)."""
+        ids = list(dict.fromkeys(order_ids))
+        found: dict[str, Order] = {}
+        for start in range(0, len(ids), _BATCH):
+            async for doc in self._orders.find(
+                ids_in(ids[start : start + _BATCH]), batch_size=_BATCH + 1
+            ):
+                found[doc["_id"]] = order_from_doc(doc)
+        return found
 
     async def insert(self, order: Order) -> None:
         """Insert a new order with its events; IdempotencyKeyTaken when its id
-        (derived from the idempotency key) or its key is taken."""
-        doc = {"_id": order.order_id, **_state(order), "rev": 1, OUTBOX: _outbox(order)}
+        (derived from the idempotency key) or its key is taken. Its list
+        entries and its outbox marker are written first (see order_lists)."""
+        entries = _outbox(order)
+        await asyncio.gather(self._lists.add([order]), mark_pending(self._orders, order.order_id))
+        doc = attach_events(order_doc(order), entries)
         try:
             await self._orders.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -252,137 +289,75 @@ class OrderStore:
 
     async def save(self, order: Order) -> bool:
         """Write the order's changes and events if nobody changed it since it was
-        read; False when someone did (reload and decide again)."""
-        update = push_events({"$set": {**_state(order), "rev": order.rev + 1}}, _outbox(order))
-        result = await self._orders.update_one({"_id": order.order_id, "rev": order.rev}, update)
+        read; False when someone did (reload and decide again). A confirmation
+        enters the expiry queue first, events their outbox marker."""
+        entries = _outbox(order)
+        before = []
+        if _confirms(order) and order.payment_due_at is not None:
+            before.append(self._expiry.enqueue([(order.order_id, order.payment_due_at)]))
+        if entries:
+            before.append(mark_pending(self._orders, order.order_id))
+        await asyncio.gather(*before)
+        update = push_events({"$set": {**_state(order), "rev": order.rev + 1}}, entries)
+        result = await self._orders.update_one(rev_guard(order.order_id, order.rev), update)
         if result.matched_count != 1:
             return False
         order.rev, order.events, order.changed = order.rev + 1, [], False
         return True
 
-    async def find(self, where: OrderFilter, *, limit: int, offset: int) -> list[Order]:
-        query: Doc = {}
-        if where.customer_id is not None:
-            query["customer.id"] = where.customer_id
-        if where.licensee_id is not None:
-            query["licensee_ids"] = where.licensee_id
-        if where.status is not None:
-            query["status"] = where.status.value
-        cursor = self._orders.find(query).sort("placed_at", DESCENDING).skip(offset).limit(limit)
-        return [order_from_doc(doc) async for doc in cursor]
+    async def page(
+        self,
+        scope: Scope,
+        *,
+        status: OrderStatus | None,
+        limit: int,
+        before: Position | None,
+        skip: int = 0,
+    ) -> OrderSlice:
+        """Up to `limit` orders of the list, newest first, strictly before
+        `before`. With a status filter a page may come back short (it looks at
+        a bounded number of entries); `next` then says where to go on."""
+        budget = skip + max(_EXAMINE_AT_LEAST, 4 * limit)
+        found: list[Order] = []
+        examined, last = 0, before
+        walk = self._lists.walk(scope, before)
+        async with aclosing(walk):
+            while True:
+                wanted = limit - len(found) + skip
+                size = min(_BATCH, budget - examined, wanted if status is None else _BATCH)
+                positions = await _take(walk, max(size, 1))
+                if not positions:
+                    return OrderSlice(found, None)
+                orders = await self.get_many([p.order_id for p in positions])
+                for position in positions:
+                    if len(found) == limit:  # the rest of this chunk is the next page's
+                        return OrderSlice(found, last)
+                    examined, last = examined + 1, position
+                    order = orders.get(position.order_id)
+                    if order is None or order.placed_at != position.at:
+                        continue  # its insert never landed, or a retry's stale entry
+                    if status is not None and order.status is not status:
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    found.append(order)
+                if len(found) == limit or examined >= budget:
+                    more = await _take(walk, 1)
+                    return OrderSlice(found, last if more else None)
 
-    async def due_for_expiry(self, now: datetime, *, limit: int) -> list[Order]:
-        cursor = self._orders.find(
-            {"status": OrderStatus.CONFIRMED.value, "payment_due_at": {"$lte": now}}
-        ).limit(limit)
-        return [order_from_doc(doc) async for doc in cursor]
+    async def due_for_expiry(self, now: datetime, *, limit: int) -> list[DueBucket]:
+        """The expiry queue's buckets due by `now` (at most `limit` minutes)."""
+        return await self._expiry.due(now, limit=limit)
 
-
-# --- the product replica -------------------------------------------------------------
-
-
-def _product_from_doc(doc: Doc) -> Product:
-    return Product(
-        product_id=doc["_id"],
-        sku=doc["sku"],
-        title_zh=doc["title_zh"],
-        title_en=doc["title_en"],
-        price_fen=doc["price_fen"],
-        relic_ids=tuple(doc["relic_ids"]),
-        museum_ids=tuple(doc["museum_ids"]),
-        license_id=doc["license_id"],
-        licensee_id=doc["licensee_id"],
-        status=doc["status"],
-        sellable=doc["sellable"],
-        version=doc["version"],
-    )
-
-
-class ProductStore:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self._products: AsyncCollection[Doc] = db["products"]
-
-    async def apply(self, product: Product) -> bool:
-        """Keep the newest version: an older or equal one changes nothing.
-        True when this version was applied."""
-        fields = {
-            "sku": product.sku,
-            "title_zh": product.title_zh,
-            "title_en": product.title_en,
-            "price_fen": product.price_fen,
-            "relic_ids": list(product.relic_ids),
-            "museum_ids": list(product.museum_ids),
-            "license_id": product.license_id,
-            "licensee_id": product.licensee_id,
-            "status": product.status,
-            "sellable": product.sellable,
-            "version": product.version,
-        }
-        try:
-            result = await self._products.update_one(
-                {"_id": product.product_id, "version": {"$lt": product.version}},
-                {"$set": fields},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False  # a newer (or the same) version is already there
-        return result.modified_count == 1 or result.upserted_id is not None
-
-    async def get(self, product_id: str) -> Product | None:
-        doc = await self._products.find_one({"_id": product_id})
-        return _product_from_doc(doc) if doc else None
-
-    async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
-        # one lookup by _id each: FerretDB answers an `$in` by reading the
-        # whole collection, and every checkout asks
-        ids = list(set(product_ids))
-        docs = await asyncio.gather(*(self._products.find_one({"_id": p}) for p in ids))
-        return {doc["_id"]: _product_from_doc(doc) for doc in docs if doc}
+    async def settle_expiry(self, bucket: DueBucket, handled: Collection[str]) -> None:
+        await self._expiry.settle(bucket, handled)
 
 
-# --- carts ------------------------------------------------------------------------------
-
-
-def _cart_from_doc(doc: Doc) -> Cart:
-    return Cart(
-        cart_id=doc["_id"],
-        owner=doc.get("owner"),
-        lines=[CartLine(x["product_id"], x["quantity"]) for x in doc["lines"]],
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-        order_id=doc.get("order_id"),
-        rev=doc["rev"],
-    )
-
-
-class CartStore:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self._carts: AsyncCollection[Doc] = db["carts"]
-
-    async def insert(self, cart: Cart) -> None:
-        await self._carts.insert_one({"_id": cart.cart_id, **_cart_state(cart), "rev": 1})
-        cart.rev = 1
-
-    async def get(self, cart_id: str) -> Cart | None:
-        doc = await self._carts.find_one({"_id": cart_id})
-        return _cart_from_doc(doc) if doc else None
-
-    async def save(self, cart: Cart) -> bool:
-        result = await self._carts.update_one(
-            {"_id": cart.cart_id, "rev": cart.rev},
-            {"$set": {**_cart_state(cart), "rev": cart.rev + 1}},
-        )
-        if result.matched_count != 1:
-            return False
-        cart.rev += 1
-        return True
-
-
-def _cart_state(cart: Cart) -> Doc:
-    return {
-        "owner": cart.owner,
-        "lines": [{"product_id": x.product_id, "quantity": x.quantity} for x in cart.lines],
-        "created_at": cart.created_at,
-        "updated_at": cart.updated_at,
-        "order_id": cart.order_id,
-    }
+async def _take(walk: AsyncGenerator[Position, None], n: int) -> list[Position]:
+    taken: list[Position] = []
+    async for position in walk:
+        taken.append(position)
+        if len(taken) == n:
+            break
+    return taken

@@ -13,10 +13,12 @@ import pytest
 from contracts.catalog import ProductPublished, ProductSnapshot, StockReserved
 from orders import handlers
 from orders.domain import Cart, Order, OrderStatus, PaymentStatus, Product, Viewer
-from orders.errors import IdempotencyKeyReused, NotAllowed, ProductNotOrderable
+from orders.errors import IdempotencyKeyReused, InvalidCursor, NotAllowed, ProductNotOrderable
+from orders.expiry_queue import CLOSED_AFTER, DueBucket, minute_of
 from orders.handlers import Context, PlaceOrder
+from orders.order_lists import Position, Scope, scopes_of
 from orders.payments import SIGNATURE_HEADER, SandboxProvider, sign
-from orders.store import IdempotencyKeyTaken, OrderFilter
+from orders.store import IdempotencyKeyTaken, OrderSlice
 from servicekit.consumer import EventMeta
 
 pytestmark = pytest.mark.asyncio
@@ -33,6 +35,7 @@ class FakeOrders:
         self.rows: dict[str, Order] = {}
         self.published: list[tuple[str, str]] = []  # (event id, type)
         self.lose_races = 0
+        self.expiry: dict[str, list[str]] = {}  # minute -> order ids, like expiry_queue
 
     async def get(self, order_id: str) -> Order | None:
         row = self.rows.get(order_id)
@@ -53,20 +56,49 @@ class FakeOrders:
         return True
 
     def _keep(self, order: Order, *, rev: int) -> None:
+        if order.payment_due_at and any(
+            p.event.TYPE.endswith("confirmed.v1") for p in order.events
+        ):
+            self.expiry.setdefault(minute_of(order.payment_due_at), []).append(order.order_id)
         self.published += [(p.event_id, p.event.TYPE.split(".")[-2]) for p in order.events]
         order.rev, order.events, order.changed = rev, [], False
         self.rows[order.order_id] = copy.deepcopy(order)
 
-    async def find(self, _where: OrderFilter, *, limit: int, offset: int) -> list[Order]:
-        return list(self.rows.values())[offset : offset + limit]
+    async def get_many(self, order_ids: list[str]) -> dict[str, Order]:
+        return {oid: copy.deepcopy(self.rows[oid]) for oid in order_ids if oid in self.rows}
 
-    async def due_for_expiry(self, now: datetime, *, limit: int) -> list[Order]:
-        due = [
-            copy.deepcopy(o)
-            for o in self.rows.values()
-            if o.status is OrderStatus.CONFIRMED and o.payment_due_at and o.payment_due_at <= now
-        ]
-        return due[:limit]
+    async def page(
+        self,
+        scope: Scope,
+        *,
+        status: OrderStatus | None,
+        limit: int,
+        before: Position | None,
+        skip: int = 0,
+    ) -> OrderSlice:
+        listed = sorted(
+            (
+                Position(o.placed_at, o.order_id)
+                for o in self.rows.values()
+                if scope in scopes_of(o) and (status is None or o.status is status)
+            ),
+            reverse=True,
+        )
+        listed = [p for p in listed if before is None or p < before][skip:]
+        page = listed[:limit]
+        more = len(listed) > limit
+        return OrderSlice(
+            [copy.deepcopy(self.rows[p.order_id]) for p in page], page[-1] if more else None
+        )
+
+    async def due_for_expiry(self, now: datetime, *, limit: int) -> list[DueBucket]:
+        minutes = sorted(m for m in self.expiry if m <= minute_of(now))[:limit]
+        closed_before = minute_of(now - CLOSED_AFTER)
+        return [DueBucket(m, tuple(self.expiry[m]), m < closed_before, True) for m in minutes]
+
+    async def settle_expiry(self, bucket: DueBucket, handled: list[str]) -> None:
+        left = [oid for oid in self.expiry.get(bucket.minute, []) if oid not in handled]
+        self.expiry[bucket.minute] = left
 
 
 class FakeProducts:
@@ -339,6 +371,50 @@ async def test_the_sweeper_skips_an_order_it_lost_and_gets_it_next_round() -> No
     assert await handlers.expire_due_orders(ctx=ctx) == 0
     assert orders.rows[order.order_id].status is OrderStatus.CANCELLED
     assert [kind for _, kind in orders.published].count("cancelled") == 1
+
+
+async def test_an_entry_whose_confirmation_never_landed_expires_nothing() -> None:
+    """A crash after the expiry entry, before the confirm: the order is still
+    PENDING. While the minute is open the entry stays (the confirm may be
+    landing); once closed it is dropped, and the order is never cancelled."""
+    ctx, orders, _, clock = make_ctx(product())
+    order, _ = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command())
+    minute = minute_of(clock.now)
+    orders.expiry[minute] = [order.order_id]
+    assert await handlers.expire_due_orders(ctx=ctx) == 0
+    assert orders.expiry[minute] == [order.order_id]  # open minute: kept
+    clock.now += timedelta(minutes=5)
+    assert await handlers.expire_due_orders(ctx=ctx) == 0
+    assert orders.expiry[minute] == []  # closed: dropped
+    assert orders.rows[order.order_id].status is OrderStatus.PENDING
+    assert "cancelled" not in [kind for _, kind in orders.published]
+
+
+async def test_lists_page_by_cursor_and_see_only_what_the_viewer_may() -> None:
+    ctx, _, _, clock = make_ctx(product())
+    placed = []
+    for n in range(5):
+        clock.now += timedelta(days=20)  # across month buckets
+        order, _ = await handlers.place_order(ctx=ctx, viewer=TOURIST, command=command(f"k{n}"))
+        placed.append(order.order_id)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await handlers.list_orders(
+            ctx=ctx, viewer=TOURIST, status=None, limit=2, cursor=cursor
+        )
+        seen += [o.order_id for o, _ in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == placed[::-1]
+    stranger = Viewer(role="tourist", subject="t2")
+    page = await handlers.list_orders(ctx=ctx, viewer=stranger, status=None, limit=10)
+    assert page.items == []
+    with pytest.raises(NotAllowed):
+        await handlers.list_orders(ctx=ctx, viewer=Viewer(role="guest"), status=None, limit=10)
+    with pytest.raises(InvalidCursor):
+        await handlers.list_orders(ctx=ctx, viewer=TOURIST, status=None, limit=1, cursor="!!")
 
 
 # --- refunds ----------------------------------------------------------------------------

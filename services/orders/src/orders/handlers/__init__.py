@@ -9,6 +9,7 @@ from orders.handlers.aftersale import (
     ship_line,
 )
 from orders.handlers.checkout import (
+    OrderList,
     PlaceOrder,
     cart_products,
     create_cart,
@@ -34,6 +35,7 @@ from orders.handlers.payments import settle_payment, start_payment
 __all__ = [
     "Clock",
     "Context",
+    "OrderList",
     "PlaceOrder",
     "apply_product",
     "cancel_order",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from orders.domain import (
     Order,
+    OrderStatus,
     Refund,
     Viewer,
     can_fulfil_line,
@@ -113,21 +114,32 @@ async def fulfil_line(*, ctx: Context, order_id: str, line_id: str, viewer: View
 
 
 async def expire_due_orders(*, ctx: Context, batch: int = 100) -> int:
-    """Cancel confirmed orders whose payment window closed. Safe on several
-    replicas at once: each cancellation is a rev-checked write, and the loser
-    of a race (another sweeper, a capture) simply skips the order."""
+    """Cancel confirmed orders whose payment window closed, found through the
+    expiry queue (expiry_queue): the minutes due by now, their orders by `_id`.
+    Safe on several replicas at once: each cancellation is a rev-checked
+    write, and the loser of a race (another sweeper, a capture) keeps the
+    entry for the next round. Returns how many orders this call cancelled."""
+    now = ctx.clock()
+    buckets = await ctx.orders.due_for_expiry(now, limit=batch)
+    orders = await ctx.orders.get_many([oid for b in buckets for oid in b.order_ids])
     expired = 0
-    while True:
-        now = ctx.clock()
-        due = await ctx.orders.due_for_expiry(now, limit=batch)
-        progressed = 0
-        for order in due:
-            try:
-                order.expire(at=now)
-            except IllegalTransition:
-                continue
-            if await ctx.orders.save(order):
-                expired += 1
-                progressed += 1
-        if len(due) < batch or progressed == 0:
-            return expired
+    for bucket in buckets:
+        handled: list[str] = []
+        for order_id in bucket.order_ids:
+            order = orders.get(order_id)
+            if order is not None and order.status is OrderStatus.CONFIRMED:
+                try:
+                    order.expire(at=now)
+                except IllegalTransition:
+                    continue  # not due yet: later this minute
+                if await ctx.orders.save(order):
+                    expired += 1
+                    handled.append(order_id)
+                continue  # lost a race: read it again next round
+            if order is not None and order.status is OrderStatus.PENDING and not bucket.closed:
+                continue  # its confirmation may be landing right now
+            # paid, cancelled, ... or never confirmed (a crash after the
+            # entry): nothing to expire
+            handled.append(order_id)
+        await ctx.orders.settle_expiry(bucket, handled)
+    return expired

@@ -31,9 +31,11 @@ from orders.handlers.context import (
     new_id,
     require_access,
 )
-from orders.store import IdempotencyKeyTaken, OrderFilter
+from orders.order_lists import Scope, decode_cursor, encode_cursor
+from orders.store import IdempotencyKeyTaken
 
 __all__ = [
+    "OrderList",
     "PlaceOrder",
     "order_id_for",
     "cart_products",
@@ -192,16 +194,43 @@ async def get_order(*, ctx: Context, order_id: str, viewer: Viewer) -> tuple[Ord
     return order, require_access(order, viewer, full=False)
 
 
-async def list_orders(
-    *, ctx: Context, viewer: Viewer, status: OrderStatus | None, limit: int, offset: int
-) -> list[tuple[Order, Access]]:
+@dataclass(frozen=True)
+class OrderList:
+    """A page of orders the viewer may see; `next_cursor` continues it (None: the end)."""
+
+    items: list[tuple[Order, Access]]
+    next_cursor: str | None
+
+
+def _scope(viewer: Viewer) -> Scope:
     if viewer.role == "operator":
-        where = OrderFilter(status=status)
-    elif viewer.role == "tourist" and viewer.subject:
-        where = OrderFilter(customer_id=viewer.subject, status=status)
-    elif viewer.role == "licensee" and viewer.licensee_id:
-        where = OrderFilter(licensee_id=viewer.licensee_id, status=status)
-    else:
-        raise NotAllowed("listing orders needs a tourist, licensee or operator token")
-    found = await ctx.orders.find(where, limit=limit, offset=offset)
-    return [(o, access_of(o, viewer)) for o in found if access_of(o, viewer) is not Access.NONE]
+        return Scope("all")
+    if viewer.role == "tourist" and viewer.subject:
+        return Scope("tourist", viewer.subject)
+    if viewer.role == "licensee" and viewer.licensee_id:
+        return Scope("licensee", viewer.licensee_id)
+    raise NotAllowed("listing orders needs a tourist, licensee or operator token")
+
+
+async def list_orders(
+    *,
+    ctx: Context,
+    viewer: Viewer,
+    status: OrderStatus | None,
+    limit: int,
+    cursor: str | None = None,
+    offset: int = 0,
+) -> OrderList:
+    """Newest first, from the viewer's list buckets (order_lists). `offset`
+    is kept for older clients: it walks past that many orders, so its cost
+    grows with it; `cursor` does not."""
+    scope = _scope(viewer)
+    before = decode_cursor(cursor) if cursor else None
+    found = await ctx.orders.page(
+        scope, status=status, limit=limit, before=before, skip=0 if cursor else offset
+    )
+    items = [(o, access_of(o, viewer)) for o in found.orders]
+    return OrderList(
+        [(o, a) for o, a in items if a is not Access.NONE],
+        encode_cursor(found.next) if found.next else None,
+    )

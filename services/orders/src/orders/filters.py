@@ -1,0 +1,35 @@
+"""The filters the service sends to its store. Each names its documents by
+`_id` (an equality, possibly with a guard applied to that one document, or a
+bounded `$in`): the local store serves only those from an index and scans the
+whole collection for anything else. hot_queries.py lists them.
+
+Every `$in` read names at most 100 ids and asks for all its documents in the
+first batch (`batch_size` one more than the ids, so the cursor closes at
+once): on the local store a `$in` read that went on with `getMore` was
+seen to leave the next command on that database hanging (reported with issue
+22), and a bounded `$in` never needs a second batch.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["by_id", "ids_in", "rev_guard", "version_guard"]
+
+Doc = dict[str, Any]
+
+
+def by_id(doc_id: str) -> Doc:
+    return {"_id": doc_id}
+
+
+def rev_guard(doc_id: str, rev: int) -> Doc:
+    """The document, only if nobody wrote it since revision `rev` was read."""
+    return {"_id": doc_id, "rev": rev}
+
+
+def ids_in(ids: Sequence[str]) -> Doc:
+    return {"_id": {"$in": list(ids)}}
+
+
+def version_guard(product_id: str, version: int) -> Doc:
+    return {"_id": product_id, "version": {"$lt": version}}

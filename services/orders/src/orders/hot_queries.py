@@ -1,0 +1,70 @@
+"""Every filter the orders service's hot paths send (see servicekit.queries):
+checkout, payments and their webhook, refunds, fulfilment, the order lists,
+the saga's and the replica's consumers, and the expiry sweep. Built by the
+same functions the stores use, with sample values; the lead's
+tests/integration/test_hot_queries.py asks the real store to explain each.
+
+Not here, because they are not hot: `ensure_indexes` (startup) and
+history.py's bulk load (before the service starts).
+"""
+
+from orders import expiry_queue, order_lists
+from orders.filters import by_id, ids_in, rev_guard, version_guard
+from orders.order_lists import Scope
+from servicekit.outbox import MARKERS, marker_id
+from servicekit.queries import HotQuery
+
+__all__ = ["HOT_QUERIES"]
+
+_ORDER = "ord-0123456789abcdef0123456789abcdef"
+_TOURIST = Scope("tourist", "tourist-1")
+_LICENSEE = Scope("licensee", "lee-1")
+_MINUTE = "2026-05-01T10:15"
+
+HOT_QUERIES: tuple[HotQuery, ...] = (
+    # orders: every read and write of one order, and batches of them by id
+    HotQuery("orders: read an order", "orders", by_id(_ORDER)),
+    HotQuery("orders: rev-checked save", "orders", rev_guard(_ORDER, 3)),
+    HotQuery("orders: a page's or a sweep's orders", "orders", ids_in([_ORDER, "ord-2"])),
+    HotQuery("orders: outbox marker before a write", MARKERS, {"_id": marker_id("orders", _ORDER)}),
+    # the order lists (order_lists): written at checkout, read by GET /orders
+    HotQuery(
+        "orders: list bucket entry",
+        order_lists.LISTS,
+        by_id(order_lists.bucket_id(_TOURIST, "2026-05")),
+    ),
+    HotQuery("orders: list periods", order_lists.LISTS, by_id(order_lists.periods_id(_LICENSEE))),
+    HotQuery(
+        "orders: list buckets of a page",
+        order_lists.LISTS,
+        ids_in(
+            [
+                order_lists.bucket_id(_LICENSEE, "2026-05-02"),
+                order_lists.bucket_id(_LICENSEE, "2026-05-01"),
+            ]
+        ),
+    ),
+    # the expiry queue (expiry_queue): written at confirmation, read by the sweep
+    HotQuery("orders: expiry index", expiry_queue.QUEUE, by_id(expiry_queue.INDEX_ID)),
+    HotQuery(
+        "orders: expiry bucket entry",
+        expiry_queue.QUEUE,
+        by_id(expiry_queue.bucket_id(_MINUTE)),
+    ),
+    HotQuery(
+        "orders: expiry due buckets",
+        expiry_queue.QUEUE,
+        expiry_queue.buckets_filter([_MINUTE, "2026-05-01T10:16"]),
+    ),
+    HotQuery(
+        "orders: retire an empty expiry bucket",
+        expiry_queue.QUEUE,
+        expiry_queue.emptied_filter(_MINUTE),
+    ),
+    # the product replica and carts
+    HotQuery("orders: replica product", "products", by_id("prd-1")),
+    HotQuery("orders: replica newer version", "products", version_guard("prd-1", 4)),
+    HotQuery("orders: checkout's products", "products", ids_in(["prd-1", "prd-2"])),
+    HotQuery("orders: read a cart", "carts", by_id("cart-1")),
+    HotQuery("orders: rev-checked cart save", "carts", rev_guard("cart-1", 2)),
+)

@@ -1,0 +1,86 @@
+"""The pure parts of the order lists and the expiry queue: which buckets an
+order goes to, the cursor, and the order of the announcing writes."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from orders.domain import Customer, Line, Order, OrderStatus
+from orders.errors import InvalidCursor
+from orders.expiry_queue import INDEX_ID, enqueue_updates, minute_of
+from orders.order_lists import (
+    Position,
+    Scope,
+    bucket_id,
+    decode_cursor,
+    encode_cursor,
+    entry_updates,
+    periods_id,
+    scopes_of,
+)
+
+_NAIVE = "MjAyNi0wNS0wMVQyMzo1OTo1OXxvcmQtMQ"  # "2026-05-01T23:59:59|ord-1": no zone
+AT = datetime(2026, 5, 1, 23, 59, 59, 123000, tzinfo=UTC)
+
+
+def order(order_id: str = "ord-1", customer: Customer | None = None) -> Order:
+    def line(n: int, licensee: str | None) -> Line:
+        return Line(f"{order_id}-{n}", f"p{n}", f"S{n}", "t", 1, 100, "lic", licensee, (), "m")
+
+    return Order(
+        order_id=order_id,
+        customer=customer or Customer("tourist", "t1"),
+        lines=[line(1, "lee-b"), line(2, "lee-a"), line(3, "lee-a"), line(4, None)],
+        status=OrderStatus.PENDING,
+        placed_at=AT,
+        order_token="tok",
+        idempotency_key="k",
+        fingerprint="f",
+    )
+
+
+def test_an_order_is_listed_for_all_its_tourist_and_each_licensee() -> None:
+    assert scopes_of(order()) == [
+        Scope("all"),
+        Scope("tourist", "t1"),
+        Scope("licensee", "lee-a"),
+        Scope("licensee", "lee-b"),
+    ]
+    guest = order(customer=Customer("guest", "a@b.cn", "a@b.cn"))
+    assert Scope("tourist", "a@b.cn") not in scopes_of(guest)
+
+
+def test_buckets_are_months_for_tourists_days_for_licensees_and_all() -> None:
+    assert bucket_id(Scope("tourist", "t1"), "2026-05") == "list:tourist:t1:2026-05"
+    writes = entry_updates([order()])
+    filters = [w._filter["_id"] for w in writes]
+    assert filters[:4] == [
+        "list:all:2026-05-01",
+        "list:tourist:t1:2026-05",
+        "list:licensee:lee-a:2026-05-01",
+        "list:licensee:lee-b:2026-05-01",
+    ]
+    # every bucket is written before the documents that say it exists
+    assert filters[4:] == [periods_id(s) for s in scopes_of(order())]
+
+
+def test_the_cursor_round_trips_and_refuses_what_it_did_not_hand_out() -> None:
+    position = Position(AT, "ord-1")
+    cursor = encode_cursor(position)
+    assert "ord-1" not in cursor  # opaque to clients
+    assert decode_cursor(cursor) == position
+    for bad in ("", "!!", "bm90IGEgY3Vyc29y", _NAIVE):
+        with pytest.raises(InvalidCursor):
+            decode_cursor(bad)
+
+
+def test_expiry_entries_go_to_their_minute_bucket_before_the_index() -> None:
+    writes = enqueue_updates([("o1", AT), ("o2", AT + timedelta(seconds=1)), ("o3", AT)])
+    assert [w._filter["_id"] for w in writes] == [
+        "expiry:2026-05-01T23:59",
+        "expiry:2026-05-02T00:00",
+        INDEX_ID,
+    ]
+    # minutes are UTC whatever the clock's zone
+    assert minute_of(AT.astimezone(timezone(timedelta(hours=8)))) == "2026-05-01T23:59"
+    assert enqueue_updates([]) == []
