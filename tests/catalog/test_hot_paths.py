@@ -14,10 +14,10 @@ from pymongo import AsyncMongoClient, monitoring
 
 from catalog.feed import FeedPosition
 from catalog.ledger import Move, StockLedger
-from catalog.reservations import op_key, release_stock, reserve_stock, restock_refund
+from catalog.stock_batch import StockBatch
+from catalog.stock_fold import op_key
 from catalog.store import CatalogStore
 from contracts.orders import OrderCancelled, OrderRefunded, RefundLine
-from servicekit.consumer import EventMeta
 from servicekit.queries import filters_of, served_by_id
 from tests.catalog.helpers import (
     make_product,
@@ -53,11 +53,6 @@ class _Recorder(monitoring.CommandListener):
         return [s for s in self.sent if not served_by_id(s[2])]
 
 
-def _meta(offset: int) -> EventMeta:
-    now = datetime.now(UTC)
-    return EventMeta("e", "t", "test", "s", now, "orders.orders", 0, offset)
-
-
 async def test_reservations_releases_refunds_and_index_refreshes_send_only_id_filters(
     infra: Infra, client, db
 ) -> None:
@@ -79,20 +74,20 @@ async def test_reservations_releases_refunds_and_index_refreshes_send_only_id_fi
             o: order_placed(o, [(first, 2), (second, 1)]) for o in (kept, cancelled, refunded)
         }
         placed[too_many] = order_placed(too_many, [(first, 1), (second, 500)])
-        for n, event in enumerate(placed.values()):
-            await reserve_stock(event, _meta(n), store=store)
-            await reserve_stock(event, _meta(n), store=store)  # redelivered
+        batch = StockBatch(store.ledger)
+        await batch.handle(list(placed.values()))
+        await batch.handle(list(placed.values()))  # redelivered
         now = datetime.now(UTC)
-        await release_stock(
-            OrderCancelled(
-                order_id=cancelled,
-                reason="payment_expired",
-                lines=placed[cancelled].lines,
-                stock_was_reserved=True,
-                cancelled_at=now,
-            ),
-            _meta(10),
-            store=store,
+        await batch.handle(
+            [
+                OrderCancelled(
+                    order_id=cancelled,
+                    reason="payment_expired",
+                    lines=placed[cancelled].lines,
+                    stock_was_reserved=True,
+                    cancelled_at=now,
+                )
+            ]
         )
         line = placed[refunded].lines[0]
         refund = OrderRefunded(
@@ -115,7 +110,7 @@ async def test_reservations_releases_refunds_and_index_refreshes_send_only_id_fi
             restock=True,
             refunded_at=now,
         )
-        await restock_refund(refund, _meta(11), store=store)
+        await batch.handle([refund])
         delta = await store.index_entries(index.position)  # an incremental refresh
         await store.products_of_license(world.license_id)  # the license consumer's read
 

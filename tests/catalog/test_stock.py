@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from catalog.domain import ProductState
 from catalog.ledger import StockLedger
-from catalog.reservations import reserve_stock
-from catalog.store import CatalogStore
+from catalog.stock_batch import StockBatch
 from contracts.orders import OrderCancelled, OrderRefunded, RefundLine
 from tests.catalog.helpers import (
     auth,
@@ -228,38 +226,38 @@ async def test_stock_can_be_set_and_adjusted_but_never_below_zero(infra: Infra, 
     assert await _stock(db, product["id"]) == 2
 
 
-class _StaleReads(StockLedger):
-    """The pre-check saw plenty (as if read just before others reserved)."""
+class _NotShown(StockLedger):
+    """Another writer whose movement landed but whose shown balance did not
+    move yet (it crashed, or is still on its way)."""
 
-    async def states(self, product_ids):  # noqa: ANN001, ANN201
-        return {p: ProductState(sellable=True, stock=10_000) for p in product_ids}
+    async def _project(self, product_id: str, seq: int, balance: int) -> None:
+        pass
 
 
-class _CrashAfterFirstMove(StockLedger):
-    """The process dies right after its first stock movement."""
+class _CrashBeforeRecords(StockBatch):
+    """The process dies after the batch's movements, before its outcomes."""
 
-    moved = 0
+    crashes = 1
 
-    async def move(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        result = await super().move(*args, **kwargs)
-        self.moved += 1
-        if self.moved == 1:
+    async def _record(self, steps):  # noqa: ANN001, ANN202
+        if self.crashes:
+            self.crashes -= 1
             raise RuntimeError("crash")
-        return result
+        return await super()._record(steps)
 
 
-async def test_a_line_failing_after_another_was_held_gives_the_first_back(
+async def test_a_line_found_short_after_another_was_held_gives_the_first_back(
     infra: Infra, client, db
 ) -> None:
     world = await make_world(client, db, infra.kafka_bootstrap)
     plenty = await make_product(client, world, stock=5)
-    short = await make_product(client, world, stock=1)
-    store = CatalogStore(db)
-    store.ledger = _StaleReads(db)
+    short = await make_product(client, world, stock=3)
+    # the shown balance still says 3: the batch reserves both lines on it
+    await _NotShown(db).move(short["id"], "adj-unseen", -2, reason="adjust")
     order = new_order_id()
-    await reserve_stock(order_placed(order, [(plenty, 2), (short, 3)]), None, store=store)  # type: ignore[arg-type]
+    await StockBatch(StockLedger(db)).handle([order_placed(order, [(plenty, 2), (short, 3)])])
 
-    outcome = await store.ledger.outcome(order)
+    outcome = await StockLedger(db).outcome(order)
     assert outcome is not None
     assert outcome.status == "rejected"
     assert [(r.product_id, r.reason, r.available) for r in outcome.reasons] == [
@@ -270,26 +268,29 @@ async def test_a_line_failing_after_another_was_held_gives_the_first_back(
     moves = [m["op"] async for m in db["stock_moves"].find({"product_id": plenty["id"]})]
     assert f"{order}:hold:{plenty['id']}" in moves
     assert f"{order}:undo:{plenty['id']}" in moves
+    assert (await StockLedger(db).balances([short["id"]]))[short["id"]] == 1  # shown again
 
 
-async def test_a_crash_half_way_through_a_reservation_resumes_without_double_holds(
+async def test_a_crash_between_a_batchs_movements_and_its_outcomes_resumes_without_double_holds(
     infra: Infra, client, db
 ) -> None:
     world = await make_world(client, db, infra.kafka_bootstrap)
     first = await make_product(client, world, stock=5)
     second = await make_product(client, world, stock=5)
     event = order_placed(new_order_id(), [(first, 2), (second, 1)])
-    crashing = CatalogStore(db)
-    crashing.ledger = _CrashAfterFirstMove(db)
+    other = order_placed(new_order_id(), [(second, 4)])
     with pytest.raises(RuntimeError):
-        await reserve_stock(event, None, store=crashing)  # type: ignore[arg-type]
-    assert await _stock(db, first["id"]) == 3  # the first line is held
+        await _CrashBeforeRecords(StockLedger(db)).handle([event, other])
+    assert await _stock(db, first["id"]) == 3  # the holds landed
+    assert await _stock(db, second["id"]) == 0
+    assert await StockLedger(db).outcome(event.order_id) is None
 
-    store = CatalogStore(db)
-    await reserve_stock(event, None, store=store)  # type: ignore[arg-type]  (redelivery)
-    await reserve_stock(event, None, store=store)  # type: ignore[arg-type]  (and again)
-    outcome = await store.ledger.outcome(event.order_id)
-    assert outcome is not None
-    assert outcome.status == "reserved"
+    batch = StockBatch(StockLedger(db))
+    await batch.handle([event, other])  # redelivery
+    await batch.handle([other, event])  # and again, in another batch shape
+    for order in (event, other):
+        outcome = await StockLedger(db).outcome(order.order_id)
+        assert outcome is not None
+        assert outcome.status == "reserved"
     assert await _stock(db, first["id"]) == 3
-    assert await _stock(db, second["id"]) == 4
+    assert await _stock(db, second["id"]) == 0

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 
-from catalog import handlers
+from catalog import handlers, product_search
 from catalog.deps import Index, Store
 from catalog.errors import InvalidChange
 from catalog.schemas import (
@@ -125,7 +125,7 @@ async def museum_products(
 ) -> Response:
     """The museum's page: its sellable products, newest first."""
     await handlers.get_museum(store=store, museum_id=museum_id)
-    items, next_cursor = await handlers.search_products(
+    items, next_cursor = await product_search.search_products(
         store=store,
         index=index,
         q=None,
@@ -311,7 +311,7 @@ async def relic_products(
 ) -> Response:
     """The relic's page: sellable products derived from it, newest first."""
     await handlers.get_relic(store=store, relic_id=relic_id)
-    items, next_cursor = await handlers.search_products(
+    items, next_cursor = await product_search.search_products(
         store=store,
         index=index,
         q=None,
@@ -358,7 +358,7 @@ async def search_products(
     cursor: CursorParam = None,
 ) -> Response:
     """Search sellable products in Chinese or English, filter, sort, page."""
-    items, next_cursor = await handlers.search_products(
+    items, next_cursor = await product_search.search_products(
         store=store,
         index=index,
         q=q,

@@ -1,4 +1,5 @@
-"""Use cases: commands from the API and events from Kafka.
+"""Use cases: commands from the API (license events: catalog.licenses; order
+events: catalog.stock_batch).
 
 Every function takes its dependencies keyword-only (`store`, `now`), checks
 who may act, applies the domain rule and hands the result to the store, which
@@ -13,11 +14,9 @@ from typing import Any
 
 from catalog.domain import (
     License,
-    LicenseChange,
     Museum,
     Product,
     Relic,
-    next_license_status,
 )
 from catalog.errors import (
     ConcurrentChange,
@@ -37,26 +36,9 @@ from catalog.importer import (
     parse_collection,
 )
 from catalog.ledger import Move
-from catalog.search import (
-    Cursor,
-    ProductQuery,
-    SortOrder,
-    decode_cursor,
-    encode_cursor,
-    fingerprint,
-    query_tokens,
-)
-from catalog.search_index import SearchIndex, run_query
+from catalog.search_index import SearchIndex
 from catalog.store import CatalogStore
-from contracts.ip import (
-    LicenseExpired,
-    LicenseGranted,
-    LicenseReinstated,
-    LicenseRevoked,
-    LicenseSuspended,
-)
 from servicekit.auth import Principal, Role, require_role
-from servicekit.consumer import EventMeta
 from servicekit.errors import Forbidden
 
 __all__ = [
@@ -64,7 +46,7 @@ __all__ = [
     "activate_product",
     "add_relic_asset",
     "adjust_stock",
-    "apply_license_change",
+    "change_product",
     "create_product",
     "import_relics",
     "register_museum",
@@ -73,8 +55,8 @@ __all__ = [
     "revise_museum",
     "revise_product",
     "revise_relic",
-    "search_products",
     "set_stock",
+    "utcnow",
     "visible_product",
 ]
 
@@ -338,7 +320,7 @@ async def visible_product(
     return product
 
 
-async def _change_product(
+async def change_product(
     store: CatalogStore,
     product_id: str,
     change: Callable[[Product], bool],
@@ -371,7 +353,7 @@ async def revise_product(
     changes: Mapping[str, Any],
     now: Clock = utcnow,
 ) -> Product:
-    return await _change_product(store, product_id, lambda p: p.revise(changes, now()), actor)
+    return await change_product(store, product_id, lambda p: p.revise(changes, now()), actor)
 
 
 async def activate_product(
@@ -384,13 +366,13 @@ async def activate_product(
     if current is None:
         raise ProductNotFound(product_id)
     license = await license_of(current)
-    return await _change_product(store, product_id, lambda p: p.activate(license, now()), actor)
+    return await change_product(store, product_id, lambda p: p.activate(license, now()), actor)
 
 
 async def retire_product(
     *, store: CatalogStore, actor: Principal, product_id: str, now: Clock = utcnow
 ) -> Product:
-    return await _change_product(store, product_id, lambda p: p.retire(now()), actor)
+    return await change_product(store, product_id, lambda p: p.retire(now()), actor)
 
 
 async def set_stock(
@@ -423,108 +405,3 @@ async def _owned_product(store: CatalogStore, actor: Principal, product_id: str)
         raise ProductNotFound(product_id)
     _may_manage_product(actor, product.licensee_id)
     return product
-
-
-# --- search ------------------------------------------------------------------------
-
-
-async def search_products(
-    *,
-    store: CatalogStore,
-    index: SearchIndex,
-    q: str | None,
-    sort: SortOrder,
-    limit: int,
-    cursor: str | None = None,
-    museum_id: str | None = None,
-    relic_id: str | None = None,
-    category: str | None = None,
-    min_price_fen: int | None = None,
-    max_price_fen: int | None = None,
-    in_stock: bool | None = None,
-) -> tuple[list[Product], str | None]:
-    tokens = query_tokens(q)
-    query = ProductQuery(
-        tokens=tokens,
-        sort=sort,
-        museum_id=museum_id,
-        relic_id=relic_id,
-        category=category,
-        min_price_fen=min_price_fen,
-        max_price_fen=max_price_fen,
-        in_stock=in_stock,
-    )
-    digest = fingerprint(
-        [tokens, sort, museum_id, relic_id, category, min_price_fen, max_price_fen, in_stock]
-    )
-    after = decode_cursor(cursor, sort=sort, expected_fingerprint=digest) if cursor else None
-    if q and not tokens:
-        return [], None  # nothing searchable in the query
-    await index.fresh(store.index_entries)
-    found = run_query(
-        index.entries.values(),
-        index.stock,
-        query,
-        segment=after.segment if after else 0,
-        after=after.key if after else None,
-        limit=limit + 1,
-    )
-    page = found[:limit]
-    next_cursor = None
-    if len(found) > limit and page:
-        segment, _, key = page[-1]
-        next_cursor = encode_cursor(Cursor(sort, digest, segment, key))
-    products = [
-        dataclasses.replace(product, stock=index.stock.get(product_id, 0))
-        for _, product_id, _ in page
-        if (product := index.entries[product_id].product) is not None
-    ]
-    return products, next_cursor
-
-
-# --- licenses (events from ip) -----------------------------------------------------
-
-LicenseEvent = (
-    LicenseGranted | LicenseSuspended | LicenseReinstated | LicenseRevoked | LicenseExpired
-)
-_CHANGES: dict[type[Any], LicenseChange] = {
-    LicenseGranted: "granted",
-    LicenseSuspended: "suspended",
-    LicenseReinstated: "reinstated",
-    LicenseRevoked: "revoked",
-    LicenseExpired: "expired",
-}
-
-
-async def apply_license_change(
-    event: LicenseEvent,
-    meta: EventMeta,
-    *,
-    store: CatalogStore,
-    on_products_changed: Callable[[], None] = lambda: None,
-    now: Clock = utcnow,
-) -> None:
-    """Keep the license replica, then bring its products in line with it.
-
-    The products follow the replica, not the event, so a redelivery after a
-    crash half-way finishes the job; each product change is conditional."""
-    current = await store.license(event.license_id)
-    status = next_license_status(current.status if current else None, _CHANGES[type(event)])
-    await store.record_license(
-        meta,
-        license_id=event.license_id,
-        licensee_id=event.licensee_id,
-        museum_id=event.museum_id,
-        status=status,
-        relic_ids=list(event.relic_ids) if isinstance(event, LicenseGranted) else None,
-    )
-    license = await store.license(event.license_id)
-    assert license is not None
-    for product in await store.products_of_license(license.id):
-        if license.active:
-            await _change_product(store, product.id, lambda p: p.license_restored(now()))
-        else:
-            await _change_product(
-                store, product.id, lambda p: p.license_lapsed(license.status, now())
-            )
-    on_products_changed()

@@ -18,9 +18,10 @@ from catalog.docs import change_id
 from catalog.feed import DIRECTORY, FEED, PRODUCTS_DIRECTORY, FeedPosition, bucket_id, window_ids
 from catalog.filters import by_id, by_ids, older_version
 from catalog.ledger import move_id
-from catalog.reservations import op_key
+from catalog.stock_fold import op_key
 from servicekit.consumer import EventMeta
 from servicekit.idempotency import hwm_field
+from servicekit.mongo import advance_guard
 from servicekit.outbox import MARKERS, marker_id
 from servicekit.queries import HotQuery
 
@@ -40,8 +41,25 @@ _HWM_GUARD = {"_id": _LICENSE, "$or": [{_HWM: {"$exists": False}}, {_HWM: {"$lt"
 
 
 HOT_QUERIES: tuple[HotQuery, ...] = (
-    # the reservation consumer: the order's outcome, each line's op marker and
-    # movements (catalog.ledger), the product and its shown balance
+    # the reservation consumer, a poll at a time (catalog.stock_batch): one
+    # `$in` per collection, then bulk writes by `_id`
+    HotQuery(
+        "catalog: a batch's outcomes and notes",
+        "reservations",
+        by_ids([_ORDER, f"{_ORDER}#released"]),
+    ),
+    HotQuery(
+        "catalog: a batch's op markers",
+        "stock_ops",
+        by_ids([op_key(_ORDER, "hold", _PRODUCT), op_key(_ORDER, "undo", _PRODUCT)]),
+    ),
+    HotQuery(
+        "catalog: claim an op's movement",
+        "stock_ops",
+        by_id(op_key(_ORDER, "release", _PRODUCT)),
+    ),
+    # single moves (stock management over HTTP): an order's outcome, each op's
+    # marker and movements (catalog.ledger), the product and its shown balance
     HotQuery("catalog: an order's outcome", "reservations", by_id(_ORDER)),
     HotQuery("catalog: an op's marker", "stock_ops", by_id(op_key(_ORDER, "hold", _PRODUCT))),
     HotQuery(
@@ -55,7 +73,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("catalog: a shown balance", "stock", by_id(_PRODUCT)),
     HotQuery("catalog: shown balances", "stock", by_ids([_PRODUCT, _OTHER])),
     # servicekit.mongo.advance's forward-only write of the shown balance
-    HotQuery("catalog: advance a shown balance", "stock", {"_id": _PRODUCT, "seq": {"$lt": 42}}),
+    HotQuery("catalog: advance a shown balance", "stock", advance_guard(_PRODUCT, 42)),
     HotQuery(
         "catalog: outbox marker before an outcome",
         MARKERS,

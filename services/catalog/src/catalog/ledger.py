@@ -14,6 +14,9 @@ stock movement is an inserted document:
 
 The outcome of an order (reserved, rejected, cancelled) is one inserted
 document too, carrying its event in the outbox: the first writer decides.
+The order consumer appends a whole poll's movements in one ordered insert
+and its outcomes in one more (catalog.stock_batch); `move` and `set_to`
+below serve stock management over HTTP, one movement at a time.
 Works the same on MongoDB. (The local stack's write proxy has since made
 conditional writes atomic too; the ledger stays, as the stock's audit trail.)
 
@@ -25,7 +28,6 @@ search by `op`. Balance changes are announced in the search index's change
 feed (catalog.feed) before the read model (`stock`) moves.
 """
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,13 +40,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from catalog.domain import LineRejection, ProductState
+from catalog.domain import LineRejection
 from catalog.errors import ConcurrentChange
 from catalog.feed import ChangeFeed
 from catalog.filters import by_id, by_ids
-from contracts import Event
 from servicekit.mongo import advance
-from servicekit.outbox import attach_events, mark_pending, outbox_entry
 
 __all__ = [
     "Move",
@@ -208,17 +208,6 @@ class StockLedger:
     async def _mark_applied(self, op: str) -> None:
         await self.ops.update_one(by_id(op), {"$set": {"applied": True}})
 
-    async def states(self, product_ids: Sequence[str]) -> dict[str, ProductState]:
-        found = [d async for d in self.products.find(by_ids(product_ids))] if product_ids else []
-        sellable = {d["_id"]: d["status"] == "active" and bool(d["sellable"]) for d in found}
-        # the ledger itself, not the read model: a stale balance must not
-        # reject an order that fits
-        ids = list(sellable)
-        stock = await asyncio.gather(*(self.balance(p) for p in ids))
-        return {
-            p: ProductState(sellable=sellable[p], stock=q) for p, q in zip(ids, stock, strict=True)
-        }
-
     # --- movements -------------------------------------------------------------
 
     async def move(
@@ -296,41 +285,6 @@ class StockLedger:
             status=doc["status"],
             reasons=[LineRejection(**r) for r in doc.get("reasons", [])],
         )
-
-    async def decide(
-        self,
-        order_id: str,
-        status: OutcomeStatus,
-        *,
-        lines: Sequence[tuple[str, int]],
-        reasons: Sequence[LineRejection] = (),
-        event: Event | None = None,
-        event_id: str | None = None,
-    ) -> Outcome:
-        """Record the order's outcome unless one exists; return the one that holds."""
-        doc = outcome_doc(order_id, status, lines, reasons, datetime.now(UTC))
-        if event is not None:
-            await mark_pending(self.outcomes, order_id)
-            doc = attach_events(doc, [outbox_entry(event, source="catalog", event_id=event_id)])
-        try:
-            await self.outcomes.insert_one(doc)
-        except DuplicateKeyError:  # decided before: that decision holds
-            outcome = await self.outcome(order_id)
-            assert outcome is not None
-            return outcome
-        return Outcome(order_id=order_id, status=status, reasons=list(reasons))
-
-    async def note_once(self, record_id: str, event: Event, event_id: str) -> bool:
-        """A follow-up record (release, restock) carrying its event; once."""
-        await mark_pending(self.outcomes, record_id)
-        entry = outbox_entry(event, source="catalog", event_id=event_id)
-        try:
-            await self.outcomes.insert_one(
-                attach_events(note_doc(record_id, datetime.now(UTC)), [entry])
-            )
-        except DuplicateKeyError:
-            return False
-        return True
 
     async def has_note(self, record_id: str) -> bool:
         return await self.outcomes.find_one(by_id(record_id)) is not None
