@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from ip import api, store
 from ip.config import Settings
-from ip.handlers import event_handlers, run_scheduler, services_of
+from ip.handlers import batch_subscription, run_scheduler, services_of
 from servicekit.app import Runtime, ServiceSpec, create_service_app
 
 __all__ = ["SPEC", "create_app"]
@@ -20,7 +20,7 @@ SPEC = ServiceSpec(
     title="relic-rebirth ip",
     routers=[api.router],
     outbox_collections=store.OUTBOX_COLLECTIONS,
-    handlers=event_handlers,
+    batch=batch_subscription,
     setup=_setup,
     background=[run_scheduler],
 )

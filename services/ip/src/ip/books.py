@@ -33,6 +33,8 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ip.errors import Contention
+
 __all__ = [
     "BUCKETS",
     "BALANCES",
@@ -51,13 +53,15 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "fold",
+    "folded_append",
     "stamp",
 ]
 
 Doc = dict[str, Any]
 BUCKETS = "ledger_days"
 BALANCES = "ledger_balances"
-PAGE_BUCKETS = 16  # bucket documents read per round trip while filling a page
+PAGE_BUCKETS = 16
+MAX_APPEND_ROUNDS = 20  # bucket documents read per round trip while filling a page
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,18 @@ def bucket_update(line: BookLine, account: str, day: str) -> tuple[Doc, Doc]:
     )
 
 
+def folded_append(bucket: Doc) -> tuple[Doc, Doc]:
+    """(filter, update) that appends a folded bucket's lines (see `fold`) to
+    its stored bucket, unless any of them is there already."""
+    return (
+        {"_id": bucket["_id"], "ids": {"$nin": bucket["ids"]}},
+        {
+            "$push": {"ids": {"$each": bucket["ids"]}, "items": {"$each": bucket["items"]}},
+            "$inc": {"n": bucket["n"], "sum_fen": bucket["sum_fen"], "payouts": bucket["payouts"]},
+        },
+    )
+
+
 def snapshot_update(bucket: Doc) -> tuple[Doc, Doc]:
     """(filter, update) copying a bucket's totals into its account's balance,
     unless the balance holds that bucket at the same count or later."""
@@ -196,29 +212,50 @@ class Books:
         self.buckets: AsyncCollection[Doc] = db[BUCKETS]
         self.balances: AsyncCollection[Doc] = db[BALANCES]
 
-    async def project(self, lines: Sequence[tuple[str, BookLine]]) -> None:
-        """Append each (account, line) to its bucket, then move the balances:
-        three round trips, each naming its documents by `_id`."""
+    async def project(self, lines: Sequence[tuple[str, BookLine]], *, fresh: bool = False) -> None:
+        """Append each (account, line) to its bucket unless it is there, then
+        move the balances; each round trip names its documents by `_id`.
+
+        Each bucket gets ONE append of all its missing lines, guarded on none
+        of them being there (many updates of one document in one command can
+        stall the local store). `fresh`: the lines are of postings the caller
+        has just inserted, so none can be in a bucket yet unless a rival
+        projected it meanwhile: the first round skips reading the buckets.
+        Should a guard fail (a rival appended some), the buckets are read and
+        what is still missing is appended: three commands in the usual case."""
         if not lines:
             return
-        ids: list[str] = []
-        ops = []
-        for account, line in lines:
-            day = line.at[:10]
-            ids.append(bucket_id(account, day, line.period))
-            # create the bucket if need be, then append unless it is there (two
-            # updates rather than one conditional upsert: that one fails on
-            # `_id` when the line is there, and FerretDB's bulk reply to a
-            # failed write is one PyMongo cannot read)
-            ops.append(
-                UpdateOne(by_id(ids[-1]), new_bucket(account, day, line.period), upsert=True)
-            )
-            ops.append(UpdateOne(*bucket_update(line, account, day)))
-        await self.buckets.bulk_write(ops, ordered=True)
+        ids = list(dict.fromkeys(bucket_id(a, x.at[:10], x.period) for a, x in lines))
+        missing = list(lines)
+        for attempt in range(MAX_APPEND_ROUNDS):
+            if attempt > 0 or not fresh:
+                present = await self._present(ids)
+                missing = [
+                    (a, x)
+                    for a, x in missing
+                    if x.posting_id not in present.get(bucket_id(a, x.at[:10], x.period), ())
+                ]
+            if not missing:
+                break
+            folded = fold(missing)
+            ops = [
+                UpdateOne(
+                    by_id(b["_id"]), new_bucket(b["account"], b["day"], b["period"]), upsert=True
+                )
+                for b in folded
+            ]
+            ops.extend(UpdateOne(*folded_append(b)) for b in folded)
+            # an existing bucket's create is matched, not modified: every
+            # append landed iff as many documents were modified as appended
+            result = await self.buckets.bulk_write(ops, ordered=True)
+            if result.modified_count == len(folded):
+                break
+        else:
+            raise Contention("day buckets stayed contended")
         buckets = [
             b
             async for b in self.buckets.find(
-                by_ids(list(dict.fromkeys(ids))),
+                by_ids(ids),
                 projection={
                     "account": 1,
                     "day": 1,
@@ -230,6 +267,13 @@ class Books:
             )
         ]
         await self._snapshot(buckets)
+
+    async def _present(self, ids: Sequence[str]) -> dict[str, set[str]]:
+        """The posting ids in each of these buckets (a heal path: redelivery)."""
+        return {
+            b["_id"]: set(b.get("ids", []))
+            async for b in self.buckets.find(by_ids(list(ids)), projection={"ids": 1})
+        }
 
     async def _snapshot(self, buckets: Sequence[Doc]) -> None:
         ops = []

@@ -1,11 +1,15 @@
 """The ip service's use cases, assembled, and its event registry.
 
-Events consumed (all idempotent, see `ip.ledger` and `ip.rights`):
+Events consumed, a poll at a time (`batch_subscription`; all idempotent, see
+`ip.ledger`, `ip.order_batches` and `ip.rights`):
 
 - catalog `museum.registered` / `museum.updated` -> a museum rights holder;
 - catalog `relic.registered` -> an IP asset (and the donor as a holder);
 - orders `order.paid` -> royalty accruals, one posting per licensed line;
 - orders `order.refunded` -> proportional reversals.
+
+The catalog events are rare: each goes through its own use case, in order.
+The order events of a batch are folded together (ip.order_batches).
 
 The scheduler (a background loop) expires licenses whose term ended and posts
 any advance a crash kept from being posted at grant.
@@ -13,21 +17,31 @@ any advance a crash kept from being posted at grant.
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from contracts import Event
 from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered
 from contracts.orders import OrderPaid, OrderRefunded
 from ip.ledger import Ledger
 from ip.licensing import Licensing
+from ip.order_fold import OrderEvent
 from ip.rights import Rights
 from ip.statements import Statements
 from ip.store import Store
 from servicekit.app import Runtime
-from servicekit.consumer import TRANSIENT_ERRORS, HandlerRegistry
+from servicekit.consumer import TRANSIENT_ERRORS, BatchSubscription, EventMeta
 
-__all__ = ["Clock", "Services", "event_handlers", "run_scheduler", "services_of"]
+__all__ = [
+    "CONSUMED",
+    "Clock",
+    "Services",
+    "batch_subscription",
+    "handle_batch",
+    "run_scheduler",
+    "services_of",
+]
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -80,15 +94,39 @@ def services_of(runtime: Runtime) -> Services:
     return built
 
 
-def event_handlers(runtime: Runtime) -> HandlerRegistry:
+CONSUMED: tuple[type[Event], ...] = (
+    MuseumRegistered,
+    MuseumUpdated,
+    RelicRegistered,
+    OrderPaid,
+    OrderRefunded,
+)
+
+
+async def handle_batch(s: Services, items: Sequence[tuple[Event, EventMeta]]) -> None:
+    """One poll's events: catalog events one by one in order, then the order
+    events folded. Catalog first is safe: an order line names a license, and
+    a license is granted only on assets that exist already, so no order event
+    of a batch needs a catalog event behind it; and no catalog event reads
+    what order events write."""
+    orders: list[OrderEvent] = []
+    for event, meta in items:
+        if isinstance(event, MuseumRegistered | MuseumUpdated):
+            await s.rights.museum_registered(event, meta)
+        elif isinstance(event, RelicRegistered):
+            await s.rights.relic_registered(event, meta)
+        elif isinstance(event, OrderPaid | OrderRefunded):
+            orders.append(OrderEvent(event, meta.id))
+    await s.ledger.apply_orders(orders)
+
+
+def batch_subscription(runtime: Runtime) -> BatchSubscription:
     s = services_of(runtime)
-    return {
-        MuseumRegistered: [s.rights.museum_registered],  # type: ignore[list-item]
-        MuseumUpdated: [s.rights.museum_registered],  # type: ignore[list-item]
-        RelicRegistered: [s.rights.relic_registered],  # type: ignore[list-item]
-        OrderPaid: [s.ledger.accrue_order],  # type: ignore[list-item]
-        OrderRefunded: [s.ledger.reverse_refund],  # type: ignore[list-item]
-    }
+
+    async def handle(items: Sequence[tuple[Event, EventMeta]]) -> None:
+        await handle_batch(s, items)
+
+    return BatchSubscription(CONSUMED, handle)
 
 
 def _stopping(runtime: Runtime) -> bool:

@@ -53,25 +53,24 @@ month end, which makes this practically empty, but it is not impossible.
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime
 
-from contracts.ip import PayoutRecorded, RoyaltyAccrued, RoyaltyReversed
-from contracts.orders import OrderLine, OrderPaid, OrderRefunded, RefundLine
+from contracts.ip import PayoutRecorded
+from contracts.orders import OrderPaid, OrderRefunded
 from ip.domain import posting_period
 from ip.errors import BadInput, Contention, InsufficientBalance, ReferenceReused
+from ip.order_batches import OrderBatches
+from ip.order_fold import OrderEvent
 from ip.postings import (
     CASH,
     Holders,
-    accrual,
-    accrual_id,
     holder_account,
     holder_entries,
     holders_of,
     licensee_account,
-    reversal,
-    reversal_id,
 )
-from ip.royalty import Cumulative, PostedAmounts, allocate, check_payout
+from ip.royalty import PostedAmounts, allocate, check_payout
 from ip.store import Entry, HolderRecord, InsertResult, LicenseRecord, Posting, Store
 from servicekit.consumer import EventMeta
 from servicekit.outbox import outbox_entry
@@ -85,45 +84,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MAX_CHAIN_RETRIES = 100
-# a chain position lost to a rival: its winner moves the head pointer right
-# after; only a pointer that stays put this many reads in a row is stuck
+# payouts: a books document that stays put this many reads in a row is stuck
 STUCK_AFTER = 12
-
-
-class _Chain:
-    """Retry state of one posting on a chain: when to read the exact head."""
-
-    def __init__(self) -> None:
-        self.failed_at = -1
-        self.stuck = 0
-
-    def exact(self, seq: int) -> bool:
-        """Called with the head seq just read; True once it stopped moving."""
-        self.stuck = self.stuck + 1 if seq <= self.failed_at else 0
-        return self.stuck >= STUCK_AFTER
-
-    async def lost(self, seq: int) -> None:
-        self.failed_at = max(self.failed_at, seq)
-        # let the winner's rivals spread out, longer while the pointer stays put
-        await asyncio.sleep(random.uniform(0, 0.02 * min(self.stuck + 1, 5)))
 
 
 class Ledger:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._orders = OrderBatches(store)
 
     async def _holders(
         self, lic: LicenseRecord, relic_ids: list[str] | tuple[str, ...], at: datetime
     ) -> Holders | None:
         assets = await self._store.assets_by_ids(sorted(lic.scope.asset_ids))
         return holders_of(assets, relic_ids, at)
-
-    async def _head(self, license_id: str, chain: _Chain) -> tuple[int, Cumulative]:
-        seq, before = await self._store.license_head(license_id)
-        if chain.exact(seq):
-            chain.stuck = 0
-            seq, before = await self._store.license_head(license_id, exact=True)
-        return seq, before
 
     async def _done_before(self, posting_id: str) -> bool:
         """True if the posting is in the journal; then finish what follows it."""
@@ -133,103 +107,17 @@ class Ledger:
         await self._store.posted(existing)
         return True
 
-    # --- order paid: accruals -------------------------------------------------
+    # --- order events: accruals and reversals (ip.order_batches) --------------
 
     async def accrue_order(self, event: OrderPaid, meta: EventMeta) -> None:
-        for line in event.lines:
-            if line.license_id is not None:
-                await self._accrue_line(event, line, meta)
-
-    async def _accrue_line(self, event: OrderPaid, line: OrderLine, meta: EventMeta) -> None:
-        store = self._store
-        posting_id = accrual_id(event.order_id, line.line_id)
-        if await self._done_before(posting_id):
-            return
-        lic = await store.license(line.license_id or "")
-        if lic is None or lic.granted_at is None:
-            reason = "unknown license" if lic is None else "license never granted"
-            await store.record_unmatched(posting_id, reason, {"event_id": meta.id})
-            log.warning("order line under license %s: %s", line.license_id, reason)
-            return
-        holders = await self._holders(lic, line.relic_ids, event.paid_at)
-        if holders is None:
-            await store.record_unmatched(posting_id, "license has no assets", {"event_id": meta.id})
-            return
-        chain = _Chain()
-        for _ in range(MAX_CHAIN_RETRIES):
-            seq, before = await self._head(lic.license_id, chain)
-            period = posting_period(event.paid_at, await store.last_closed())
-            posting, accrued = accrual(
-                event,
-                line,
-                event_id=meta.id,
-                lic=lic,
-                holders=holders,
-                seq=seq,
-                before=before,
-                period=period,
-            )
-            if await self._insert(posting, accrued, chain):
-                return
-        raise Contention(f"license {lic.license_id} chain stayed contended")
-
-    async def _insert(
-        self, posting: Posting, event: RoyaltyAccrued | RoyaltyReversed, chain: _Chain
-    ) -> bool:
-        """True when done (inserted now or before); False to recompute and retry."""
-        outbox = [outbox_entry(event, source="ip", event_id=posting.posting_id)]
-        result = await self._store.insert_posting(posting, outbox)
-        if result is InsertResult.CHAIN_TAKEN:
-            await chain.lost((posting.license_seq or 1) - 1)
-            return False
-        if result is InsertResult.EXISTS:
-            await self._done_before(posting.posting_id)
-        return True
-
-    # --- order refunded: reversals --------------------------------------------
+        await self._orders.apply([OrderEvent(event, meta.id)])
 
     async def reverse_refund(self, event: OrderRefunded, meta: EventMeta) -> None:
-        for line in event.lines:
-            if line.license_id is not None:
-                await self._reverse_line(event, line, meta)
+        await self._orders.apply([OrderEvent(event, meta.id)])
 
-    async def _reverse_line(self, event: OrderRefunded, line: RefundLine, meta: EventMeta) -> None:
-        store = self._store
-        posting_id = reversal_id(event.refund_id, line.line_id)
-        if await self._done_before(posting_id):
-            return
-        accrued = await store.posting(accrual_id(event.order_id, line.line_id))
-        if accrued is None or accrued.license_id is None:
-            await store.record_unmatched(posting_id, "refund of a line never accrued", {})
-            log.warning("refund %s of a line never accrued: %s", event.refund_id, line.line_id)
-            return
-        # listed before it can exist: a rival reversal of this accrual that
-        # reads the list after this one is posted finds it (ip.store)
-        await store.note_reversal(accrued.posting_id, posting_id)
-        chain = _Chain()
-        for _ in range(MAX_CHAIN_RETRIES):
-            seq, before = await self._head(accrued.license_id, chain)
-            prior = [
-                p
-                for p in await store.reversals_of(accrued.posting_id)
-                if p.posting_id != posting_id
-            ]
-            built = reversal(
-                event,
-                line,
-                event_id=meta.id,
-                accrued=accrued,
-                prior=prior,
-                seq=seq,
-                before=before,
-                period=posting_period(event.refunded_at, await store.last_closed()),
-            )
-            if built is None:
-                log.info("refund %s: line %s already fully reversed", event.refund_id, line.line_id)
-                return
-            if await self._insert(*built, chain):
-                return
-        raise Contention(f"license {accrued.license_id} chain stayed contended")
+    async def apply_orders(self, events: Sequence[OrderEvent]) -> None:
+        """A batch of order events, folded (the consumer's path)."""
+        await self._orders.apply(events)
 
     # --- advances, shortfalls, payouts -----------------------------------------
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from contracts.ip import RoyaltyAccrued, RoyaltyReversed, RoyaltySplit
 from contracts.orders import OrderLine, OrderPaid, OrderRefunded, RefundLine
 from ip.domain import shares_at
+from ip.records import AssetRecord, Entry, LicenseRecord, Posting
 from ip.royalty import (
     Cumulative,
     PostedAmounts,
@@ -23,7 +24,6 @@ from ip.royalty import (
     recoup,
     reverse,
 )
-from ip.store import AssetRecord, Entry, LicenseRecord, Posting
 
 __all__ = [
     "CASH",

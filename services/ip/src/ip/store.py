@@ -15,7 +15,8 @@ exactly once without transactions). Two unique keys guard it besides `_id`:
 Hot paths read by `_id` only (see ip.hot_queries): the journal by posting id,
 a license's chain head from `license_heads`, an accrual's reversals from
 `accrual_reversals` (the ids, then `$in`), balances and ledger pages from the
-books (ip.books). Methods that filter on anything else say so: they serve
+books (ip.books). The order consumer's batch reads and writes are in
+ip.journal. Methods that filter on anything else say so: they serve
 the operator's month close, admin lists or tests, never a request, a consumer
 or the scheduler.
 """
@@ -422,20 +423,6 @@ class Store:
         await advance(self.heads, license_id, doc["license_seq"], {"cum_after": doc["cum_after"]})
         return doc["license_seq"], _cumulative(doc["cum_after"])
 
-    async def note_reversal(self, accrual_id: str, posting_id: str) -> None:
-        """List a reversal under its accrual BEFORE inserting it: a listed id
-        that never got inserted is skipped by `reversals_of`, an inserted one
-        is never missing from the list."""
-        await self.reversal_index.update_one(
-            by_id(accrual_id), {"$addToSet": {"ids": posting_id}}, upsert=True
-        )
-
-    async def reversals_of(self, accrual_id: str) -> list[Posting]:
-        index = await self.reversal_index.find_one(by_id(accrual_id))
-        if index is None or not index.get("ids"):
-            return []
-        return await self.postings_by_ids(index["ids"])
-
     async def postings(self, query: Doc, *, limit: int = 0) -> list[Posting]:
         """Postings matching any filter: a scan of the journal, for the
         operator's month close and tests only."""
@@ -544,12 +531,6 @@ class Store:
             close_at(expected), {"$set": {"last_closed": period}}
         )
         return result.modified_count == 1
-
-    async def record_unmatched(self, key: str, reason: str, detail: Doc) -> None:
-        try:
-            await self.unmatched.insert_one({"_id": key, "reason": reason, **detail})
-        except DuplicateKeyError:
-            pass
 
 
 def book_lines(posting: Posting) -> list[tuple[str, BookLine]]:
