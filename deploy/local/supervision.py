@@ -132,23 +132,39 @@ class Supervisor:
     def _config(self) -> str:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        sections = [
-            f"[supervisord]\nlogfile={self.log}\npidfile={self.pidfile}\n"
-            f"directory={self.cwd}\nchildlogdir={logs}\n",
-            f"[unix_http_server]\nfile={self.socket}\n",
-            "[rpcinterface:supervisor]\n"
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
-            f"[supervisorctl]\nserverurl=unix://{self.socket}\n",
-        ]
+        sections: dict[str, dict[str, object]] = {
+            "supervisord": {
+                "logfile": self.log,
+                "pidfile": self.pidfile,
+                "directory": self.cwd,
+                "childlogdir": logs,
+            },
+            "unix_http_server": {"file": self.socket},
+            "rpcinterface:supervisor": {
+                "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
+            },
+            "supervisorctl": {"serverurl": f"unix://{self.socket}"},
+        }
         for name, command in self.programs.items():
-            extra = ",".join(f'{k}="{v}"' for k, v in self.environment.get(name, {}).items())
-            sections.append(
-                f"[program:{name}]\ncommand={command}\ndirectory={self.cwd}\n"
-                + (f"environment={extra}\n" if extra else "")
-                + "autorestart=true\n"
-                "startsecs=3\nstartretries=10\n"  # a crash loop backs off 1 s, 2 s, ...
-                "stopsignal=TERM\nstopwaitsecs=20\nstopasgroup=true\nkillasgroup=true\n"
-                f"redirect_stderr=true\nstdout_logfile={logs / name}.log\n"
-                "stdout_logfile_maxbytes=20MB\nstdout_logfile_backups=2\n"
-            )
-        return "\n".join(sections)
+            program: dict[str, object] = {"command": command, "directory": self.cwd}
+            extra = self.environment.get(name)
+            if extra:
+                program["environment"] = ",".join(f'{k}="{v}"' for k, v in extra.items())
+            program |= {
+                "autorestart": "true",
+                "startsecs": 3,  # dying sooner is a failed start: retried 1 s, 2 s, ... later
+                "startretries": 10,
+                "stopsignal": "TERM",
+                "stopwaitsecs": 20,
+                "stopasgroup": "true",
+                "killasgroup": "true",
+                "redirect_stderr": "true",
+                "stdout_logfile": logs / f"{name}.log",
+                "stdout_logfile_maxbytes": "20MB",
+                "stdout_logfile_backups": 2,
+            }
+            sections[f"program:{name}"] = program
+        return "\n".join(
+            f"[{title}]\n" + "".join(f"{key}={value}\n" for key, value in values.items())
+            for title, values in sections.items()
+        )
