@@ -15,10 +15,10 @@ from pymongo.errors import PyMongoError
 
 from orders import api, store
 from orders.config import Settings
-from orders.handlers import Context, expire_due_orders, registry
+from orders.handlers import Context, expire_due_orders, subscription
 from orders.payments import SandboxProvider
 from servicekit.app import Runtime, ServiceSpec, create_service_app
-from servicekit.consumer import HandlerRegistry
+from servicekit.consumer import BatchSubscription
 
 __all__ = ["create_app"]
 
@@ -49,8 +49,9 @@ class _Wiring:
             )
         return self.context
 
-    def handlers(self, runtime: Runtime) -> HandlerRegistry:
-        return registry(self.bind(runtime))
+    def subscription(self, runtime: Runtime) -> BatchSubscription:
+        """The consumer: every event of a poll at once (handlers.events)."""
+        return subscription(self.bind(runtime))
 
     async def setup(self, runtime: Runtime) -> None:
         await store.ensure_indexes(runtime.db)
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     spec = ServiceSpec(
         title="relic-rebirth orders",
         routers=[api.router],
-        handlers=wiring.handlers,
+        batch=wiring.subscription,
         setup=wiring.setup,
         outbox_collections=["orders"],
     )

@@ -3,11 +3,9 @@
 bounded `$in`): the local store serves only those from an index and scans the
 whole collection for anything else. hot_queries.py lists them.
 
-Every `$in` read names at most 100 ids and asks for all its documents in the
-first batch (`batch_size` one more than the ids, so the cursor closes at
-once): on the local store a `$in` read that went on with `getMore` was
-seen to leave the next command on that database hanging (reported with issue
-22), and a bounded `$in` never needs a second batch.
+Every `$in` read names a bounded number of ids (at most 1,000) and asks for
+all its documents in its first reply (`batch_size` one more than the ids, so
+the cursor closes at once): one command per read, never a `getMore`.
 """
 
 from collections.abc import Sequence

@@ -26,18 +26,15 @@ from orders.config import Settings
 from orders.domain import Customer, Line, Order, OrderStatus
 from orders.expiry_queue import QUEUE, enqueue_updates
 from orders.filters import by_id, ids_in, rev_guard
+from orders.order_docs import order_doc, order_from_doc
 from orders.order_lists import LISTS, group_entries
-from orders.store import order_doc, order_from_doc
 from servicekit.envelope import Envelope
 
 __all__ = ["load_history"]
 
 Doc = dict[str, Any]
 _WRITES = 1_000  # documents or updates per bulk command
-_READS = 100  # ids per `$in`: one batch, never a getMore (see orders.filters)
-# updates per bulk command: on the local store a command updating 100 or more
-# existing documents was seen to hang (reported with issue 22)
-_UPDATES = 50
+_READS = 1_000  # ids per `$in`, all asked for in its first reply (see orders.filters)
 _DUPLICATE_KEY = 11000
 _PROVIDER = "sandbox"
 
@@ -214,8 +211,8 @@ async def _existing(db: AsyncDatabase[Doc], ids: Sequence[str]) -> set[str]:
 
 
 async def _bulk(db: AsyncDatabase[Doc], collection: str, writes: Sequence[Any]) -> None:
-    for start in range(0, len(writes), _UPDATES):
-        await db[collection].bulk_write(list(writes[start : start + _UPDATES]), ordered=False)
+    for start in range(0, len(writes), _WRITES):
+        await db[collection].bulk_write(list(writes[start : start + _WRITES]), ordered=False)
 
 
 async def _insert(db: AsyncDatabase[Doc], docs: Sequence[Doc]) -> None:

@@ -62,7 +62,6 @@ _PERIOD_FORMAT: dict[ListKind, str] = {
     "all": "%Y-%m-%d",
 }
 _BUCKETS_PER_READ = 16  # buckets fetched by one `$in`
-_UPDATES_PER_COMMAND = 50
 
 Doc = dict[str, Any]
 
@@ -156,11 +155,9 @@ class OrderLists:
 
     async def add(self, orders: Sequence[Order]) -> None:
         """Put the orders in their lists (before they are inserted)."""
-        writes = entry_updates(orders)
-        # a few per order; chunked anyway: on the local store one command
-        # updating 100 or more documents was seen to hang (issue 22's report)
-        for start in range(0, len(writes), _UPDATES_PER_COMMAND):
-            await self._lists.bulk_write(writes[start : start + _UPDATES_PER_COMMAND], ordered=True)
+        # one command (buckets before their periods documents: ordered)
+        if writes := entry_updates(orders):
+            await self._lists.bulk_write(writes, ordered=True)
 
     async def walk(self, scope: Scope, before: Position | None) -> AsyncGenerator[Position, None]:
         """The list's entries newest first, strictly before `before`: one read

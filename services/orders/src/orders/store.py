@@ -4,10 +4,11 @@ types escape these modules.
 
 Every order write is one single-document update that checks and bumps `rev`
 (optimistic concurrency) and pushes the change's events into `_outbox`, so the
-state and its events are never apart. Before it, the write announces itself
-where a crash could otherwise hide it: its outbox marker (servicekit.outbox),
-a new order's list entries (order_lists), a confirmation's expiry entry
-(expiry_queue).
+state and its events are never apart; the consumer saves a batch of orders
+as one unordered bulk write of those updates (`save_many`). Before it, the
+write announces itself where a crash could otherwise hide it: its outbox
+marker (servicekit.outbox), a new order's list entries (order_lists), a
+confirmation's expiry entry (expiry_queue).
 
 Every command names its documents by `_id` (an equality, or a bounded `$in`):
 the local store scans the whole collection for any other filter. The filters
@@ -21,32 +22,23 @@ deploy/local/ferretdb), so the rev check is exact everywhere.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.orders import OrderConfirmed, RejectionReason
+from contracts.orders import OrderConfirmed
 from orders.cart_store import CartStore
-from orders.domain import (
-    Customer,
-    Line,
-    LineStatus,
-    Order,
-    OrderStatus,
-    Payment,
-    PaymentStatus,
-    Refund,
-    RefundedLine,
-)
+from orders.domain import Order, OrderStatus
 from orders.expiry_queue import DueBucket, ExpiryQueue
 from orders.filters import by_id, ids_in, rev_guard
+from orders.order_docs import order_doc, order_from_doc, order_state
 from orders.order_lists import OrderLists, Position, Scope
 from orders.product_store import ProductStore
 from servicekit.outbox import attach_events, mark_pending, outbox_entry, push_events
@@ -63,7 +55,8 @@ __all__ = [
 ]
 
 SOURCE = "orders"
-_BATCH = 100  # ids per `$in`: one batch, never a getMore (see orders.filters)
+_BATCH = 100  # list entries a page walks at a time
+_IN_LIMIT = 1_000  # ids per `$in` read (a consumer's batch is at most 200 orders)
 _EXAMINE_AT_LEAST = 1_000  # list entries one page may look at (with a status filter)
 
 Doc = dict[str, Any]
@@ -83,162 +76,22 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
 # --- orders ----------------------------------------------------------------------
 
 
-def _line_to_doc(line: Line) -> Doc:
-    return {
-        "line_id": line.line_id,
-        "product_id": line.product_id,
-        "sku": line.sku,
-        "title_en": line.title_en,
-        "quantity": line.quantity,
-        "unit_price_fen": line.unit_price_fen,
-        "license_id": line.license_id,
-        "licensee_id": line.licensee_id,
-        "relic_ids": list(line.relic_ids),
-        "museum_id": line.museum_id,
-        "refunded_quantity": line.refunded_quantity,
-        "status": line.status.value,
-        "shipped_at": line.shipped_at,
-        "fulfilled_at": line.fulfilled_at,
-    }
+def _outbox(order: Order, traceparent: str | None = None) -> list[Doc]:
+    entries = [outbox_entry(p.event, source=SOURCE, event_id=p.event_id) for p in order.events]
+    if traceparent is not None:  # a batch's order continues the trace of its cause
+        for entry in entries:
+            entry["traceparent"] = traceparent
+    return entries
 
 
-def _line_from_doc(doc: Doc) -> Line:
-    return Line(
-        line_id=doc["line_id"],
-        product_id=doc["product_id"],
-        sku=doc["sku"],
-        title_en=doc["title_en"],
-        quantity=doc["quantity"],
-        unit_price_fen=doc["unit_price_fen"],
-        license_id=doc["license_id"],
-        licensee_id=doc["licensee_id"],
-        relic_ids=tuple(doc["relic_ids"]),
-        museum_id=doc["museum_id"],
-        refunded_quantity=doc["refunded_quantity"],
-        status=LineStatus(doc["status"]),
-        shipped_at=doc.get("shipped_at"),
-        fulfilled_at=doc.get("fulfilled_at"),
-    )
+def _guarded_update(order: Order, entries: list[Doc]) -> tuple[Doc, Doc]:
+    """The rev-checked write of an order's changes with its events: (filter, update)."""
+    update = push_events({"$set": {**order_state(order), "rev": order.rev + 1}}, entries)
+    return rev_guard(order.order_id, order.rev), update
 
 
-def _payment_to_doc(p: Payment) -> Doc:
-    return {
-        "payment_id": p.payment_id,
-        "amount_fen": p.amount_fen,
-        "status": p.status.value,
-        "provider": p.provider,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-        "provider_ref": p.provider_ref,
-        "idempotency_key": p.idempotency_key,
-        "failure_reason": p.failure_reason,
-    }
-
-
-def _payment_from_doc(doc: Doc) -> Payment:
-    return Payment(
-        payment_id=doc["payment_id"],
-        amount_fen=doc["amount_fen"],
-        status=PaymentStatus(doc["status"]),
-        provider=doc["provider"],
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-        provider_ref=doc.get("provider_ref"),
-        idempotency_key=doc.get("idempotency_key"),
-        failure_reason=doc.get("failure_reason"),
-    )
-
-
-def _refund_to_doc(r: Refund) -> Doc:
-    return {
-        "refund_id": r.refund_id,
-        "key": r.key,
-        "fingerprint": r.fingerprint,
-        "lines": [
-            {"line_id": x.line_id, "quantity": x.quantity, "amount_fen": x.amount_fen}
-            for x in r.lines
-        ],
-        "amount_fen": r.amount_fen,
-        "restock": r.restock,
-        "reason": r.reason,
-        "created_at": r.created_at,
-    }
-
-
-def _refund_from_doc(doc: Doc) -> Refund:
-    return Refund(
-        refund_id=doc["refund_id"],
-        key=doc["key"],
-        fingerprint=doc["fingerprint"],
-        lines=tuple(
-            RefundedLine(x["line_id"], x["quantity"], x["amount_fen"]) for x in doc["lines"]
-        ),
-        amount_fen=doc["amount_fen"],
-        restock=doc["restock"],
-        reason=doc.get("reason"),
-        created_at=doc["created_at"],
-    )
-
-
-def _state(order: Order) -> Doc:
-    """Every persisted field but `_id` and `rev`."""
-    return {
-        "customer": {
-            "kind": order.customer.kind,
-            "id": order.customer.id,
-            "email": order.customer.email,
-        },
-        "lines": [_line_to_doc(line) for line in order.lines],
-        "licensee_ids": order.licensee_ids,
-        "total_fen": order.total_fen,
-        "status": order.status.value,
-        "placed_at": order.placed_at,
-        "order_token": order.order_token,
-        "idempotency_key": order.idempotency_key,
-        "fingerprint": order.fingerprint,
-        "confirmed_at": order.confirmed_at,
-        "payment_due_at": order.payment_due_at,
-        "paid_at": order.paid_at,
-        "closed_at": order.closed_at,
-        "fulfilled_at": order.fulfilled_at,
-        "rejection_reasons": [r.model_dump() for r in order.rejection_reasons],
-        "cancel_reason": order.cancel_reason,
-        "payments": [_payment_to_doc(p) for p in order.payments],
-        "refunds": [_refund_to_doc(r) for r in order.refunds],
-    }
-
-
-def order_doc(order: Order, *, rev: int = 1) -> Doc:
-    """The document of an order as stored, without events (history.py's bulk load)."""
-    return {"_id": order.order_id, **_state(order), "rev": rev}
-
-
-def order_from_doc(doc: Doc) -> Order:
-    customer = doc["customer"]
-    return Order(
-        order_id=doc["_id"],
-        customer=Customer(kind=customer["kind"], id=customer["id"], email=customer.get("email")),
-        lines=[_line_from_doc(line) for line in doc["lines"]],
-        status=OrderStatus(doc["status"]),
-        placed_at=doc["placed_at"],
-        order_token=doc["order_token"],
-        idempotency_key=doc["idempotency_key"],
-        fingerprint=doc["fingerprint"],
-        confirmed_at=doc.get("confirmed_at"),
-        payment_due_at=doc.get("payment_due_at"),
-        paid_at=doc.get("paid_at"),
-        closed_at=doc.get("closed_at"),
-        fulfilled_at=doc.get("fulfilled_at"),
-        rejection_reasons=[RejectionReason(**r) for r in doc.get("rejection_reasons", [])],
-        cancel_reason=doc.get("cancel_reason"),
-        payments=[_payment_from_doc(p) for p in doc.get("payments", [])],
-        refunds=[_refund_from_doc(r) for r in doc.get("refunds", [])],
-        rev=doc["rev"],
-    )
-
-
-def _outbox(order: Order) -> list[Doc]:
-    return [outbox_entry(p.event, source=SOURCE, event_id=p.event_id) for p in order.events]
+def _saved(order: Order) -> None:
+    order.rev, order.events, order.changed = order.rev + 1, [], False
 
 
 @dataclass(frozen=True)
@@ -264,13 +117,13 @@ class OrderStore:
         return order_from_doc(doc) if doc else None
 
     async def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
-        """The orders that exist among these ids, by `_id` (`$in`, a bounded batch each)."""
+        """The orders that exist among these ids, by `_id` (`$in`, a bounded
+        batch each, asked for whole in the first reply: no getMore)."""
         ids = list(dict.fromkeys(order_ids))
         found: dict[str, Order] = {}
-        for start in range(0, len(ids), _BATCH):
-            async for doc in self._orders.find(
-                ids_in(ids[start : start + _BATCH]), batch_size=_BATCH + 1
-            ):
+        for start in range(0, len(ids), _IN_LIMIT):
+            chunk = ids[start : start + _IN_LIMIT]
+            async for doc in self._orders.find(ids_in(chunk), batch_size=len(chunk) + 1):
                 found[doc["_id"]] = order_from_doc(doc)
         return found
 
@@ -292,18 +145,51 @@ class OrderStore:
         read; False when someone did (reload and decide again). A confirmation
         enters the expiry queue first, events their outbox marker."""
         entries = _outbox(order)
-        before = []
-        if _confirms(order) and order.payment_due_at is not None:
-            before.append(self._expiry.enqueue([(order.order_id, order.payment_due_at)]))
-        if entries:
-            before.append(mark_pending(self._orders, order.order_id))
-        await asyncio.gather(*before)
-        update = push_events({"$set": {**_state(order), "rev": order.rev + 1}}, entries)
-        result = await self._orders.update_one(rev_guard(order.order_id, order.rev), update)
+        await self._announce([order])
+        result = await self._orders.update_one(*_guarded_update(order, entries))
         if result.matched_count != 1:
             return False
-        order.rev, order.events, order.changed = order.rev + 1, [], False
+        _saved(order)
         return True
+
+    async def save_many(
+        self, orders: Sequence[Order], *, traceparents: Mapping[str, str] | None = None
+    ) -> int:
+        """`save` for a batch in three commands whatever its size: the
+        confirmations' expiry entries and the outbox markers (each one bulk
+        write, before), then every order's rev-checked update in one unordered
+        bulk write. Returns how many landed; when fewer than all, the caller
+        does not know which: it re-reads them and decides again (a change that
+        landed is refused the second time by the state machine). Only when all
+        landed are the orders marked saved."""
+        if not orders:
+            return 0
+        traces = traceparents or {}
+        writes = [
+            UpdateOne(*_guarded_update(o, _outbox(o, traces.get(o.order_id)))) for o in orders
+        ]
+        await self._announce(orders)
+        result = await self._orders.bulk_write(writes, ordered=False)
+        if result.matched_count == len(orders):
+            for order in orders:
+                _saved(order)
+        return result.matched_count
+
+    async def _announce(self, orders: Sequence[Order]) -> None:
+        """What must exist before the orders' writes: expiry entries of
+        confirmations, outbox markers of orders with events."""
+        due = [
+            (o.order_id, o.payment_due_at)
+            for o in orders
+            if _confirms(o) and o.payment_due_at is not None
+        ]
+        with_events = [o.order_id for o in orders if o.events]
+        before = []
+        if due:
+            before.append(self._expiry.enqueue(due))
+        if with_events:
+            before.append(mark_pending(self._orders, *with_events))
+        await asyncio.gather(*before)
 
     async def page(
         self,

@@ -55,6 +55,19 @@ class FakeOrders:
         self._keep(order, rev=order.rev + 1)
         return True
 
+    async def save_many(self, orders: list[Order], *, traceparents: Any = None) -> int:  # noqa: ARG002
+        landed = 0
+        for order in orders:
+            if self.lose_races:
+                self.lose_races -= 1
+            elif self.rows[order.order_id].rev == order.rev:
+                self._keep(copy.deepcopy(order), rev=order.rev + 1)
+                landed += 1
+        if landed == len(orders):  # like the store: saved in place only when all landed
+            for order in orders:
+                order.rev, order.events, order.changed = order.rev + 1, [], False
+        return landed
+
     def _keep(self, order: Order, *, rev: int) -> None:
         if order.payment_due_at and any(
             p.event.TYPE.endswith("confirmed.v1") for p in order.events
@@ -111,6 +124,9 @@ class FakeProducts:
             return False
         self.rows[product.product_id] = product
         return True
+
+    async def apply_many(self, products: list[Product]) -> int:
+        return sum([await self.apply(p) for p in products])
 
     async def get(self, product_id: str) -> Product | None:
         return self.rows.get(product_id)

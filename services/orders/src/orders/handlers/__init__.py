@@ -29,10 +29,19 @@ from orders.handlers.context import (
     require_access,
     utcnow,
 )
-from orders.handlers.events import apply_product, confirm_order, get_product, registry, reject_order
+from orders.handlers.events import (
+    CONSUMED,
+    apply_product,
+    confirm_order,
+    get_product,
+    handle_batch,
+    reject_order,
+    subscription,
+)
 from orders.handlers.payments import settle_payment, start_payment
 
 __all__ = [
+    "CONSUMED",
     "Clock",
     "Context",
     "OrderList",
@@ -49,11 +58,11 @@ __all__ = [
     "get_cart",
     "get_order",
     "get_product",
+    "handle_batch",
     "list_orders",
     "new_id",
     "place_order",
     "refund_order",
-    "registry",
     "reject_order",
     "remove_cart_line",
     "require_access",
@@ -61,5 +70,6 @@ __all__ = [
     "settle_payment",
     "ship_line",
     "start_payment",
+    "subscription",
     "utcnow",
 ]

@@ -25,6 +25,7 @@ from orders.errors import (
     IdempotencyKeyReused,
     NotAllowed,
     OrderNotFound,
+    ProductNotOrderable,
 )
 from orders.handlers.context import (
     Context,
@@ -130,17 +131,22 @@ def _customer(viewer: Viewer, email: str | None) -> Customer:
 
 async def place_order(*, ctx: Context, viewer: Viewer, command: PlaceOrder) -> tuple[Order, bool]:
     """Returns the order and whether it was created now (False: a retry of the
-    same request under the same Idempotency-Key)."""
+    same request under the same Idempotency-Key).
+
+    No read first: the insert itself tells a retry (the order's id is derived
+    from the key, so it collides), and only then is the earlier order read.
+    A retry thus costs its own list entries and marker (skipped by readers,
+    dropped by the relay); a first attempt, the common case, one read less."""
     customer = _customer(viewer, command.email)
     scoped_key = f"{customer.kind}:{customer.id}:{command.idempotency_key}"
     order_id = order_id_for(scoped_key)
-    if (earlier := await ctx.orders.get(order_id)) is not None:
-        return _replay(earlier, scoped_key, command), False
 
     cart: Cart | None = None
     if command.cart_id is not None:
         cart = await get_cart(ctx=ctx, cart_id=command.cart_id, viewer=viewer)
         if not cart.open:
+            if cart.order_id == order_id:  # this very checkout, retried
+                return await _earlier(ctx, order_id, scoped_key, command)
             raise CartClosed(cart.cart_id)
         wanted = [(line.product_id, line.quantity) for line in cart.lines]
     else:
@@ -148,27 +154,38 @@ async def place_order(*, ctx: Context, viewer: Viewer, command: PlaceOrder) -> t
     if not wanted:
         raise EmptyOrder()
     products = await ctx.products.get_many([product_id for product_id, _ in wanted])
-    order = Order.place(
-        order_id=order_id,
-        customer=customer,
-        items=[(products.get(pid), pid, quantity) for pid, quantity in wanted],
-        at=ctx.clock(),
-        order_token=secrets.token_urlsafe(24),
-        idempotency_key=scoped_key,
-        fingerprint=command.fingerprint,
-    )
+    try:
+        order = Order.place(
+            order_id=order_id,
+            customer=customer,
+            items=[(products.get(pid), pid, quantity) for pid, quantity in wanted],
+            at=ctx.clock(),
+            order_token=secrets.token_urlsafe(24),
+            idempotency_key=scoped_key,
+            fingerprint=command.fingerprint,
+        )
+    except ProductNotOrderable:  # no longer on sale: a retry still gets its order
+        if (earlier := await ctx.orders.get(order_id)) is not None:
+            return _replay(earlier, scoped_key, command), False
+        raise
     try:
         await ctx.orders.insert(order)
-    except IdempotencyKeyTaken:  # the same key raced us and won
-        earlier = await ctx.orders.get(order_id)
-        if earlier is None:
-            raise ConcurrentUpdate("idempotency key") from None
-        return _replay(earlier, scoped_key, command), False
+    except IdempotencyKeyTaken:  # a retry, or the same key raced us and won
+        return await _earlier(ctx, order_id, scoped_key, command)
     if cart is not None:
         cart.order_id = order.order_id
         cart.updated_at = ctx.clock()
         await ctx.carts.save(cart)  # a lost race leaves an open cart, nothing worse
     return order, True
+
+
+async def _earlier(
+    ctx: Context, order_id: str, scoped_key: str, command: PlaceOrder
+) -> tuple[Order, bool]:
+    earlier = await ctx.orders.get(order_id)
+    if earlier is None:
+        raise ConcurrentUpdate("idempotency key")
+    return _replay(earlier, scoped_key, command), False
 
 
 def order_id_for(scoped_key: str) -> str:

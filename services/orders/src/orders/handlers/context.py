@@ -74,12 +74,20 @@ def new_id(prefix: str) -> str:
 
 
 async def change_order(
-    ctx: Context, order_id: str, change: Callable[[Order], T], *, attempts: int = 10
+    ctx: Context,
+    order_id: str,
+    change: Callable[[Order], T],
+    *,
+    attempts: int = 10,
+    current: Order | None = None,
 ) -> tuple[Order, T]:
     """Read the order, let `change` decide (the domain raises on illegal steps),
-    write it with its events if nobody wrote it meanwhile; else read again."""
+    write it with its events if nobody wrote it meanwhile; else read again.
+    `current`: the order as this request last wrote it (saves the first read;
+    if someone wrote since, the guard refuses and the order is read)."""
     for _ in range(attempts):
-        order = await ctx.orders.get(order_id)
+        order = current if current is not None else await ctx.orders.get(order_id)
+        current = None
         if order is None:
             raise OrderNotFound(order_id)
         result = change(order)

@@ -69,13 +69,14 @@ async def start_payment(
     except TimeoutError:
         log.warning("payment provider timed out", extra={"payment_id": payment_id})
         order, _ = await change_order(
-            ctx, order_id, lambda o: o.payment_timed_out(payment_id, at=ctx.clock())
+            ctx, order_id, lambda o: o.payment_timed_out(payment_id, at=ctx.clock()), current=order
         )
     else:
         order, _ = await change_order(
             ctx,
             order_id,
             lambda o: o.payment_submitted(payment_id, provider_ref=provider_ref, at=ctx.clock()),
+            current=order,  # as we wrote it: no read unless someone wrote since
         )
     return order, order.payment(payment_id), True
 
