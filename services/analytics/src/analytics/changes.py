@@ -4,9 +4,16 @@ Every read of a hot path names its documents by `_id` (the local store serves
 nothing else from an index), so the ids are computed here, from what a
 request knows: a museum's day bucket is `<museum>|<day>`, the overview's
 minutes are the last 60 UTC minutes, the platform's all-time figures one
-document. A museum-day document also carries its products, relics and
-licensees as nested counters (`products.<key>.gross_fen`), so a dashboard
-reads one document per day shown, however many orders the day held.
+document.
+
+A museum's products, relics and licensees are counted in aligned *blocks*
+of 1, 2, 4 ... 32 days (nested counters, `products.<key>.gross_fen`): a day
+belongs to one block of each span, and any range of days is the union of a
+few of them (`block_cover`: at most 8 for 30 days). The local store decodes
+a whole document to answer, at a cost that follows its number of values, so
+a dashboard reads the small day documents (its time series) plus those few
+blocks instead of every day's breakdown; a write adds its breakdown to the
+day's 6 blocks.
 
 Daily buckets are Asia/Shanghai calendar days; minute buckets are UTC minutes.
 """
@@ -26,9 +33,11 @@ __all__ = [
     "EVENT_DAYS",
     "LICENSEES",
     "LICENSES",
+    "BLOCK_SPANS",
     "LICENSE_INDEX",
     "MONEY_FIELDS",
     "MUSEUMS",
+    "MUSEUM_BLOCKS",
     "MUSEUM_DAYS",
     "PLATFORM_DAYS",
     "PLATFORM_MINUTES",
@@ -41,11 +50,15 @@ __all__ = [
     "TZ",
     "Change",
     "Changes",
+    "block_cover",
+    "blocks_of_day",
     "field_id",
     "field_key",
     "last_minutes",
     "local_day",
     "merge",
+    "museum_block_id",
+    "museum_block_ids",
     "museum_day_id",
     "museum_day_ids",
     "nested",
@@ -56,6 +69,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 # logical collection names (the store prefixes them with the projection version)
 MUSEUM_DAYS = "museum_days"
+MUSEUM_BLOCKS = "museum_blocks"
 PLATFORM_DAYS = "platform_days"
 PLATFORM_MINUTES = "platform_minutes"
 PLATFORM_TOTALS = "platform_totals"
@@ -69,6 +83,7 @@ STATEMENTS = "statements"
 
 ROLLUPS = (
     MUSEUM_DAYS,
+    MUSEUM_BLOCKS,
     PLATFORM_DAYS,
     PLATFORM_MINUTES,
     PLATFORM_TOTALS,
@@ -81,10 +96,10 @@ ROLLUPS = (
     STATEMENTS,
 )
 
-# the nested maps of a museum-day document (the dashboard's top tables), and
+# the nested maps of a museum-block document (the dashboard's top tables), and
 # the museum document's index of its licenses (the guarantees table)
-PRODUCTS_OF_DAY = "products"
-RELICS_OF_DAY = "relics"
+PRODUCTS_OF_BLOCK = "products"
+RELICS_OF_BLOCK = "relics"
 LICENSEES = "licensees"
 LICENSE_INDEX = "license_ids"
 
@@ -125,6 +140,46 @@ def museum_day_ids(museum_id: str, start: date, end: date) -> list[str]:
     """The `_id` of every museum-day bucket in [start, end] (missing ones are zeros)."""
     count = (end - start).days + 1
     return [museum_day_id(museum_id, (start + timedelta(days=i)).isoformat()) for i in range(count)]
+
+
+# block spans in days: a write touches one block of each, a 30-day range
+# reads at most 8 (more spans would cost every write one more upsert)
+BLOCK_SPANS = (1, 2, 4, 8, 16, 32)
+_EPOCH = date(1970, 1, 1)  # blocks are aligned on day numbers counted from here
+
+
+def _block_start(day: date, span: int) -> date:
+    return day - timedelta(days=(day - _EPOCH).days % span)
+
+
+def blocks_of_day(day: date) -> list[tuple[date, int]]:
+    """The block of each span that holds `day`: (first day, span)."""
+    return [(_block_start(day, span), span) for span in BLOCK_SPANS]
+
+
+def block_cover(start: date, end: date) -> list[tuple[date, int]]:
+    """The fewest aligned blocks whose days are exactly [start, end]: from
+    each day on, the largest block that starts there and ends in the range."""
+    out: list[tuple[date, int]] = []
+    day = start
+    while day <= end:
+        span = next(
+            s
+            for s in reversed(BLOCK_SPANS)
+            if _block_start(day, s) == day and day + timedelta(days=s - 1) <= end
+        )
+        out.append((day, span))
+        day += timedelta(days=span)
+    return out
+
+
+def museum_block_id(museum_id: str, first: date, span: int) -> str:
+    return f"{museum_id}|{first.isoformat()}|{span}"
+
+
+def museum_block_ids(museum_id: str, start: date, end: date) -> list[str]:
+    """The `_id` of every block covering [start, end] (missing ones are zeros)."""
+    return [museum_block_id(museum_id, first, span) for first, span in block_cover(start, end)]
 
 
 def last_minutes(now: datetime, count: int = 60) -> list[str]:

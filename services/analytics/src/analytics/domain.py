@@ -10,15 +10,17 @@ One event touches each document at most once (`Changes` folds the lines of
 an order into one increment per document), so a per-document high-water mark
 never swallows the second line of the same order.
 
-A museum's products, relics and licensees are counted inside its museum-day
-document (nested counters), and every license it has is listed in its
-museum document: the dashboard reads those by `_id`, never a scan.
+A museum's day totals go to its museum-day document; its products, relics
+and licensees to nested counters of the aligned blocks holding that day
+(`changes.blocks_of_day`); every license it has is listed in its museum
+document: the dashboard reads those by `_id`, never a scan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from analytics import latest
@@ -29,6 +31,7 @@ from analytics.changes import (
     LICENSEES,
     LICENSES,
     MONEY_FIELDS,
+    MUSEUM_BLOCKS,
     MUSEUM_DAYS,
     MUSEUMS,
     PLATFORM_DAYS,
@@ -36,17 +39,19 @@ from analytics.changes import (
     PLATFORM_TOTAL_ID,
     PLATFORM_TOTALS,
     PRODUCTS,
-    PRODUCTS_OF_DAY,
+    PRODUCTS_OF_BLOCK,
     RELICS,
-    RELICS_OF_DAY,
+    RELICS_OF_BLOCK,
     ROLLUPS,
     STATEMENTS,
     TZ,
     Change,
     Changes,
+    blocks_of_day,
     field_key,
     local_day,
     merge,
+    museum_block_id,
     museum_day_id,
     nested,
     utc_minute,
@@ -97,6 +102,7 @@ __all__ = [
     "LICENSES",
     "MONEY_FIELDS",
     "MUSEUMS",
+    "MUSEUM_BLOCKS",
     "MUSEUM_DAYS",
     "PLATFORM_DAYS",
     "PLATFORM_MINUTES",
@@ -153,6 +159,21 @@ def _museum_day(out: Changes, m: str, day: str, inc: Mapping[str, int] | None = 
     out.add(MUSEUM_DAYS, museum_day_id(m, day), inc=inc, on_insert=_museum_dims(m, day))
 
 
+@lru_cache(maxsize=4_096)  # a few museums' recent days, over and over
+def _blocks(m: str, day: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The `_id` and insert-time fields of every block holding a museum's day."""
+    return tuple(
+        (museum_block_id(m, first, s), {"museum_id": m, "first": first.isoformat(), "days": s})
+        for first, s in blocks_of_day(date.fromisoformat(day))
+    )
+
+
+def _museum_blocks(out: Changes, m: str, day: str, inc: Mapping[str, int]) -> None:
+    """A day's breakdown (nested counters), added to every block holding it."""
+    for block_id, on_insert in _blocks(m, day):
+        out.add(MUSEUM_BLOCKS, block_id, inc=inc, on_insert=on_insert)  # copies both
+
+
 def _order_paid(event: OrderPaid, out: Changes) -> None:
     day, minute = local_day(event.paid_at), utc_minute(event.paid_at)
     units = sum(line.quantity for line in event.lines)
@@ -189,15 +210,15 @@ def _line_rollups(
     money: dict[str, int],
 ) -> None:
     """One order or refund line's money, into its product, relic and licensee
-    counters of the museum's day and into its license (the museum's own day
+    counters of the museum's blocks and into its license (the museum's own day
     figures are added by the caller). Only what a dashboard shows is counted:
-    every nested counter is read back with each day."""
-    inc = {nested(PRODUCTS_OF_DAY, line.product_id, k): v for k, v in money.items()}
+    every nested counter is read back with each block."""
+    inc = {nested(PRODUCTS_OF_BLOCK, line.product_id, k): v for k, v in money.items()}
     for relic_id in dict.fromkeys(line.relic_ids):
-        inc.update({nested(RELICS_OF_DAY, relic_id, k): v for k, v in money.items()})
+        inc.update({nested(RELICS_OF_BLOCK, relic_id, k): v for k, v in money.items()})
     if line.licensee_id is not None:
         inc.update({nested(LICENSEES, line.licensee_id, k): v for k, v in money.items()})
-    _museum_day(out, m, day, inc)
+    _museum_blocks(out, m, day, inc)
     if line.license_id is not None:
         _license(out, line.license_id, m, licensee_id=line.licensee_id, inc=money)
 
@@ -231,11 +252,12 @@ def _royalty(event: RoyaltyAccrued | RoyaltyReversed, out: Changes) -> None:
         day, name = local_day(event.reversed_at), "royalty_reversed_fen"
     m, amount = event.museum_id, {name: event.royalty_fen}
     out.add(PLATFORM_DAYS, day, inc=amount, on_insert={"day": day})
-    inc = {**amount, nested(PRODUCTS_OF_DAY, event.product_id, name): event.royalty_fen}
+    _museum_day(out, m, day, amount)
+    inc = {nested(PRODUCTS_OF_BLOCK, event.product_id, name): event.royalty_fen}
     for relic_id in dict.fromkeys(event.relic_ids):
-        inc[nested(RELICS_OF_DAY, relic_id, name)] = event.royalty_fen
+        inc[nested(RELICS_OF_BLOCK, relic_id, name)] = event.royalty_fen
     inc[nested(LICENSEES, event.licensee_id, name)] = event.royalty_fen
-    _museum_day(out, m, day, inc)
+    _museum_blocks(out, m, day, inc)
     # the part kept against the license's advance
     recouped = event.recouped_fen
     if isinstance(event, RoyaltyReversed):

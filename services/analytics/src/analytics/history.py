@@ -3,10 +3,10 @@
     await load_history(db, events)   # events in time order, a batch at a time
 
 The events are folded in memory with the projector's own rules
-(`changes_for`, `merge`: exactly the documents live projection would have
-made) and written with upserts (`$inc` adds to what the store already holds,
-so successive batches and the live seed's documents add up), a few bulk
-writes per collection.
+(`changes_for`, folded per document as `merge` does: exactly the documents
+live projection would have made) and written with upserts (`$inc` adds to
+what the store already holds, so successive batches and the live seed's
+documents add up), a few bulk writes per collection.
 
 Nothing else is needed to keep later live events exact: past events are never
 delivered live, so the documents' high-water marks stay those of the live
@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from analytics.domain import PROJECTED, Change, changes_for, merge
+from analytics.domain import PROJECTED, Change, changes_for
 from analytics.store import ProjectionState, ProjectionStore
 from servicekit.envelope import Envelope
 
@@ -38,7 +38,7 @@ def fold(events: Sequence[Envelope]) -> list[Change]:
     and events analytics does not project (or that fail validation, which the
     live consumer would dead-letter) count for nothing, as in a replay."""
     seen: set[str] = set()
-    changes: list[Change] = []
+    by_doc: dict[tuple[str, str], Change] = {}
     for envelope in events:
         contract = _CONTRACTS.get(envelope.type)
         if contract is None or envelope.id in seen:
@@ -48,8 +48,14 @@ def fold(events: Sequence[Envelope]) -> list[Change]:
         except ValidationError:
             continue
         seen.add(envelope.id)
-        changes.extend(changes_for(event, envelope.time))
-    return merge(changes)
+        # `merge`, without its copies: each change is fresh from `changes_for`
+        for change in changes_for(event, envelope.time):
+            existing = by_doc.get((change.collection, change.doc_id))
+            if existing is None:
+                by_doc[(change.collection, change.doc_id)] = change
+            else:
+                existing.absorb(change)
+    return [c.normalized() for c in by_doc.values()]
 
 
 async def load_history(

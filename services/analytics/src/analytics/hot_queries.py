@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from analytics.batch import mark_key
 from analytics.changes import (
     LICENSES,
+    MUSEUM_BLOCKS,
     MUSEUM_DAYS,
     MUSEUMS,
     PLATFORM_DAYS,
@@ -25,8 +26,11 @@ from analytics.changes import (
     PLATFORM_TOTALS,
     PRODUCTS,
     RELICS,
+    blocks_of_day,
     last_minutes,
     local_day,
+    museum_block_id,
+    museum_block_ids,
     museum_day_id,
     museum_day_ids,
 )
@@ -62,6 +66,11 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         _in(MUSEUM_DAYS),
         guarded(museum_day_id("three-gorges", local_day(_NOW)), {_MARK: 42, _OTHER: 7}),
     ),
+    HotQuery(
+        "guarded block upsert",
+        _in(MUSEUM_BLOCKS),
+        guarded(museum_block_id("three-gorges", *blocks_of_day(_NOW.date())[-1]), {_MARK: 42}),
+    ),
     HotQuery("guarded license upsert", _in(LICENSES), guarded("lic-1", {_MARK: 42})),
     HotQuery("marks of refused upserts", _in(MUSEUM_DAYS), by_ids(["three-gorges|2026-11-20"])),
     # the hourly pruning of seen ids
@@ -74,6 +83,11 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         "dashboard days",
         _in(MUSEUM_DAYS),
         by_ids(museum_day_ids("three-gorges", date(2026, 10, 22), date(2026, 11, 20))),
+    ),
+    HotQuery(
+        "dashboard blocks",
+        _in(MUSEUM_BLOCKS),
+        by_ids(museum_block_ids("three-gorges", date(2026, 10, 22), date(2026, 11, 20))),
     ),
     HotQuery("dashboard product names", _in(PRODUCTS), by_ids(["p-1", "p-2"])),
     HotQuery("dashboard relic names", _in(RELICS), by_ids(["r-1", "r-2"])),

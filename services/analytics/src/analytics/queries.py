@@ -15,8 +15,8 @@ from analytics import reports
 from analytics.changes import (
     LICENSE_INDEX,
     LICENSEES,
-    PRODUCTS_OF_DAY,
-    RELICS_OF_DAY,
+    PRODUCTS_OF_BLOCK,
+    RELICS_OF_BLOCK,
     TZ,
     field_id,
     last_minutes,
@@ -98,6 +98,17 @@ def _guarantee(row: Row) -> GuaranteeRead:
     )
 
 
+async def _museum_and_licenses(store: ProjectionStore, museum_id: str) -> tuple[Row, list[Row]]:
+    """The museum document, then the licenses it lists, by `_id`."""
+    museum = await store.museum(museum_id) or {}
+    license_ids = sorted(field_id(key) for key in museum.get(LICENSE_INDEX) or {})
+    found = await store.licenses(license_ids)
+    # listed under this museum once; shown while the license still names it
+    return museum, [
+        found[i] for i in license_ids if i in found and found[i].get("museum_id") == museum_id
+    ]
+
+
 async def museum_dashboard(
     *,
     store: ProjectionStore,
@@ -107,28 +118,24 @@ async def museum_dashboard(
     granularity: Granularity,
     top: int,
 ) -> DashboardRead:
-    """Reads the museum document and one bucket per day shown (by `_id`), then
-    the named products, relics and licenses by `$in`: bounded by the days and
-    the museum's catalog, never by its orders."""
-    museum, days = await asyncio.gather(
-        store.museum(museum_id), store.museum_days(museum_id, start=start, end=end)
+    """Reads the museum document, one small bucket per day shown and the few
+    aligned blocks covering the days (by `_id`), then the named products,
+    relics and licenses by `$in`: bounded by the days and the museum's
+    catalog, never by its orders."""
+    (museum, licenses), days, blocks = await asyncio.gather(
+        _museum_and_licenses(store, museum_id),
+        store.museum_days(museum_id, start=start, end=end),
+        store.museum_blocks(museum_id, start=start, end=end),
     )
-    museum = museum or {}
-    products = reports.rank_nested(days, PRODUCTS_OF_DAY, limit=top)
-    relics = reports.rank_nested(days, RELICS_OF_DAY, limit=top)
-    licensees = reports.rank_nested(days, LICENSEES, limit=top)
-    license_ids = sorted(field_id(key) for key in museum.get(LICENSE_INDEX) or {})
-    product_names, relic_names, license_docs = await asyncio.gather(
-        store.products([k for k, _ in products]),
-        store.relics([k for k, _ in relics]),
-        store.licenses(license_ids),
+    # day documents written before the blocks existed carry their own
+    # breakdown (nested the same way); an event counts in one or the other
+    breakdown = [*blocks, *days]
+    products = reports.rank_nested(breakdown, PRODUCTS_OF_BLOCK, limit=top)
+    relics = reports.rank_nested(breakdown, RELICS_OF_BLOCK, limit=top)
+    licensees = reports.rank_nested(breakdown, LICENSEES, limit=top)
+    product_names, relic_names = await asyncio.gather(
+        store.products([k for k, _ in products]), store.relics([k for k, _ in relics])
     )
-    # listed under this museum once; shown while the license still names it
-    licenses = [
-        license_docs[i]
-        for i in license_ids
-        if i in license_docs and license_docs[i].get("museum_id") == museum_id
-    ]
     return DashboardRead(
         museum_id=museum_id,
         museum_name_zh=museum.get("name_zh"),

@@ -152,14 +152,15 @@ def rank(rows: Iterable[Mapping[str, Any]], key: str, *, limit: int) -> list[tup
 
 
 def rank_nested(
-    days: Iterable[Mapping[str, Any]], mapping: str, *, limit: int
+    docs: Iterable[Mapping[str, Any]], mapping: str, *, limit: int
 ) -> list[tuple[str, Totals]]:
-    """`rank` over the counters nested in museum-day documents under `mapping`
-    (`products`, `relics`, `licensees`), keyed by the escaped id."""
+    """`rank` over the counters nested in museum-block documents (or older
+    museum-day ones) under `mapping` (`products`, `relics`, `licensees`),
+    keyed by the escaped id."""
     rows = [
         {"id": field_id(key), **counters}
-        for day in days
-        for key, counters in (day.get(mapping) or {}).items()
+        for doc in docs
+        for key, counters in (doc.get(mapping) or {}).items()
     ]
     return rank(rows, "id", limit=limit)
 

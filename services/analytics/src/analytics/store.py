@@ -13,7 +13,8 @@ applied event id is recorded (`seen.py`) after its effects, so a copy of an
 event republished at a new offset is skipped too.
 
 Every command names its documents by `_id` (`filters.py`): the dashboards
-read museum-day buckets by `$in` over the days shown, the overview one
+read museum-day buckets by `$in` over the days shown and the few aligned
+blocks covering them (`changes.block_cover`), the overview one
 all-time document, today's and the last hour's buckets. Only `drop` (a replay
 emptying a fresh version) touches whole collections.
 """
@@ -33,6 +34,7 @@ from pymongo.errors import DuplicateKeyError, WriteError
 from analytics.batch import DocFold, GuardedChange
 from analytics.changes import (
     LICENSES,
+    MUSEUM_BLOCKS,
     MUSEUM_DAYS,
     MUSEUMS,
     PLATFORM_DAYS,
@@ -43,6 +45,7 @@ from analytics.changes import (
     RELICS,
     ROLLUPS,
     Change,
+    museum_block_ids,
     museum_day_ids,
 )
 from analytics.filters import ACTIVE, HWM, by_id, by_ids, guarded, newer_than
@@ -326,6 +329,11 @@ class ProjectionStore:
         """The museum's day buckets in [start, end]: one point read per day."""
         by_day = await self.by_ids(MUSEUM_DAYS, museum_day_ids(museum_id, start, end))
         return list(by_day.values())
+
+    async def museum_blocks(self, museum_id: str, *, start: date, end: date) -> list[Row]:
+        """The aligned blocks whose days are exactly [start, end] (a few)."""
+        by_block = await self.by_ids(MUSEUM_BLOCKS, museum_block_ids(museum_id, start, end))
+        return list(by_block.values())
 
     async def museum(self, museum_id: str) -> Row | None:
         return await self.collection(MUSEUMS).find_one(by_id(museum_id))

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import contracts.catalog
 import contracts.ip
 import contracts.orders
 from analytics.changes import (
+    BLOCK_SPANS,
     PLATFORM_TOTALS,
+    block_cover,
+    blocks_of_day,
     field_id,
     field_key,
     last_minutes,
+    museum_block_id,
+    museum_block_ids,
     museum_day_ids,
     nested,
 )
 from analytics.domain import (
     LICENSES,
+    MUSEUM_BLOCKS,
     MUSEUM_DAYS,
     MUSEUMS,
     PLATFORM_DAYS,
@@ -66,6 +72,12 @@ def by_doc(changes: list[Change]) -> dict[tuple[str, str], Change]:
     return {(c.collection, c.doc_id): c for c in changes}
 
 
+def blocks(docs: dict[tuple[str, str], Change], museum: str, day: str) -> list[Change]:
+    """The changes of the day's six blocks (1, 2, 4 ... 32 days)."""
+    ids = [museum_block_id(museum, *b) for b in blocks_of_day(date.fromisoformat(day))]
+    return [docs[(MUSEUM_BLOCKS, i)] for i in ids]
+
+
 def test_days_are_shanghai_days_and_minutes_are_utc() -> None:
     assert local_day(datetime(2026, 11, 20, 15, 59, tzinfo=UTC)) == "2026-11-20"
     assert local_day(datetime(2026, 11, 20, 16, 0, tzinfo=UTC)) == "2026-11-21"
@@ -79,22 +91,25 @@ def test_a_paid_order_touches_each_document_once_with_summed_lines() -> None:
     docs = by_doc(changes)
     assert len(docs) == len(changes)  # one change per document
     museum_day = docs[(MUSEUM_DAYS, "m1|2026-11-21")]
-    assert museum_day.inc == {
-        "gross_fen": 300,
-        "units": 3,
-        "orders": 1,
-        # the day's products, relics (each relic of the product is credited
-        # with the line) and licensees, nested in the same document
-        "products.p1.gross_fen": 300,
-        "products.p1.units": 3,
-        "relics.r1.gross_fen": 300,
-        "relics.r1.units": 3,
-        "relics.r2.gross_fen": 300,
-        "relics.r2.units": 3,
-        "licensees.lee1.gross_fen": 300,
-        "licensees.lee1.units": 3,
-    }
+    assert museum_day.inc == {"gross_fen": 300, "units": 3, "orders": 1}
     assert museum_day.on_insert == {"museum_id": "m1", "day": "2026-11-21"}
+    # the day's products, relics (each relic of the product is credited with
+    # the line) and licensees, nested in each block that holds the day
+    assert len([key for key in docs if key[0] == MUSEUM_BLOCKS]) == len(BLOCK_SPANS)
+    for block in blocks(docs, "m1", "2026-11-21"):
+        assert block.inc == {
+            "products.p1.gross_fen": 300,
+            "products.p1.units": 3,
+            "relics.r1.gross_fen": 300,
+            "relics.r1.units": 3,
+            "relics.r2.gross_fen": 300,
+            "relics.r2.units": 3,
+            "licensees.lee1.gross_fen": 300,
+            "licensees.lee1.units": 3,
+        }
+    first, thirty_two = blocks(docs, "m1", "2026-11-21")[0], blocks(docs, "m1", "2026-11-21")[-1]
+    assert first.on_insert == {"museum_id": "m1", "first": "2026-11-21", "days": 1}
+    assert thirty_two.on_insert == {"museum_id": "m1", "first": "2026-11-11", "days": 32}
     assert docs[(LICENSES, "lic1")].inc == {"gross_fen": 300, "units": 3}
     assert docs[(MUSEUMS, "m1")].set == {"license_ids.lic1": True}  # the museum's index
     assert docs[(PLATFORM_TOTALS, "all")].inc == {"gross_fen": 300, "orders": 1, "units": 3}
@@ -105,7 +120,7 @@ def test_a_paid_order_touches_each_document_once_with_summed_lines() -> None:
 def test_lines_without_a_museum_count_for_the_platform_only() -> None:
     docs = by_doc(changes_for(paid(line(1, "p1", 1, 500, museum=None)), PAID_AT))
     assert docs[(PLATFORM_DAYS, "2026-11-21")].inc["gross_fen"] == 500
-    assert not [key for key in docs if key[0] == MUSEUM_DAYS]
+    assert not [key for key in docs if key[0] in (MUSEUM_DAYS, MUSEUM_BLOCKS)]
 
 
 def test_a_refund_counts_money_units_and_one_refund_per_museum() -> None:
@@ -145,11 +160,14 @@ def test_a_refund_counts_money_units_and_one_refund_per_museum() -> None:
         "refunds_fen": 120,
         "refunded_units": 3,
         "refunds": 1,
-        "products.p1.refunds_fen": 80,
-        "products.p1.refunded_units": 1,
-        "products.p2.refunds_fen": 40,
-        "products.p2.refunded_units": 2,
     }
+    for block in blocks(docs, "m1", "2026-11-21"):
+        assert block.inc == {
+            "products.p1.refunds_fen": 80,
+            "products.p1.refunded_units": 1,
+            "products.p2.refunds_fen": 40,
+            "products.p2.refunded_units": 2,
+        }
     assert docs[(PLATFORM_DAYS, "2026-11-21")].inc == {
         "refunds_fen": 120,
         "refunds": 1,
@@ -175,12 +193,13 @@ def test_royalty_goes_to_museum_product_relics_licensee_and_license() -> None:
     )
     docs = by_doc(changes_for(accrued, PAID_AT))
     expected = {"royalty_accrued_fen": 100}
-    assert docs[(MUSEUM_DAYS, "m1|2026-11-21")].inc == {
-        **expected,
-        "products.p1.royalty_accrued_fen": 100,
-        "relics.r1.royalty_accrued_fen": 100,  # a repeated relic once
-        "licensees.lee1.royalty_accrued_fen": 100,
-    }
+    assert docs[(MUSEUM_DAYS, "m1|2026-11-21")].inc == expected
+    for block in blocks(docs, "m1", "2026-11-21"):
+        assert block.inc == {
+            "products.p1.royalty_accrued_fen": 100,
+            "relics.r1.royalty_accrued_fen": 100,  # a repeated relic once
+            "licensees.lee1.royalty_accrued_fen": 100,
+        }
     assert docs[(LICENSES, "lic1")].inc == expected
     assert docs[(PLATFORM_TOTALS, "all")].inc == expected
 
@@ -300,8 +319,6 @@ def test_a_change_builds_the_document_an_upsert_would_insert() -> None:
 
 
 def test_bucket_ids_a_request_reads() -> None:
-    from datetime import date
-
     assert museum_day_ids("m", date(2026, 12, 30), date(2027, 1, 1)) == [
         "m|2026-12-30",
         "m|2026-12-31",
@@ -311,3 +328,38 @@ def test_bucket_ids_a_request_reads() -> None:
     assert len(minutes) == 60
     assert minutes[-1] == "2026-11-20T16:30"
     assert minutes[0] == "2026-11-20T15:31"
+
+
+def test_a_day_lies_in_one_aligned_block_of_each_span() -> None:
+    day = date(2026, 11, 21)  # day 20,778 since 1970-01-01
+    assert blocks_of_day(day) == [
+        (date(2026, 11, 21), 1),
+        (date(2026, 11, 21), 2),
+        (date(2026, 11, 19), 4),
+        (date(2026, 11, 19), 8),
+        (date(2026, 11, 11), 16),
+        (date(2026, 11, 11), 32),
+    ]
+    for first, span in blocks_of_day(day):
+        assert (first - date(1970, 1, 1)).days % span == 0
+        assert first <= day < first + timedelta(days=span)
+
+
+def test_any_range_is_exactly_a_few_aligned_blocks() -> None:
+    origin = date(2025, 11, 1)
+    for offset in range(70):
+        for length in (1, 2, 7, 29, 30, 31, 32, 33, 64, 90, 365):
+            start = origin + timedelta(days=offset)
+            end = start + timedelta(days=length - 1)
+            cover = block_cover(start, end)
+            days = [first + timedelta(days=i) for first, span in cover for i in range(span)]
+            assert days == [start + timedelta(days=i) for i in range(length)]  # exact, in order
+            assert all(b in blocks_of_day(b[0]) for b in cover)  # each one a block writes to
+            if length <= 30:
+                assert len(cover) <= 8, (start, length)
+    assert museum_block_ids("m", date(2026, 10, 22), date(2026, 11, 20)) == [
+        "m|2026-10-22|4",
+        "m|2026-10-26|16",
+        "m|2026-11-11|8",
+        "m|2026-11-19|2",
+    ]

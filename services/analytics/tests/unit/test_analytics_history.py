@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from analytics.changes import MUSEUM_DAYS, PLATFORM_TOTALS
+from analytics.changes import MUSEUM_BLOCKS, MUSEUM_DAYS, PLATFORM_TOTALS
 from analytics.domain import changes_for, merge
 from analytics.history import fold
 from analytics.seen import bucket_chunks, bucket_of
@@ -59,7 +59,8 @@ def test_history_folds_like_the_projector_and_counts_an_id_once() -> None:
         (c.collection, c.doc_id): c for c in merge(c for e in events for c in changes_for(e, AT))
     }
     assert folded == live
-    assert folded[(MUSEUM_DAYS, "m1|2026-11-20")].inc["products.p1.units"] == 5
+    assert folded[(MUSEUM_DAYS, "m1|2026-11-20")].inc["units"] == 5
+    assert folded[(MUSEUM_BLOCKS, "m1|2026-11-11|32")].inc["products.p1.units"] == 5
     assert folded[(PLATFORM_TOTALS, "all")].inc == {"gross_fen": 500, "orders": 2, "units": 5}
 
 
