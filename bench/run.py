@@ -7,10 +7,13 @@ Starts the `bench` local stack (Kafka + FerretDB, wiped first) and the four
 services plus the baseline app as uvicorn processes, loads data through the
 public APIs (data.py), then measures, in this order: idle memory, the
 store's own round trips (store_ops.py), storefront reads (storefront.py),
-checkout at a tenth of the target and at the target rate (checkout.py), consumer
-throughput (consumers.py), analytics scaling (scaling.py), memory under load
-(memory.py, sampled throughout). Writes bench/results/bench-<time>.json and
-.png and updates docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
+the same figures on fresh stores and on stores grown by 10,000 and 100,000
+past orders (grown.py, history.py; issue 22), and then, on the grown
+stores (issue 23): the store's bulk-write ceiling, checkout at 10, 50 and
+100 orders/s (checkout.py), consumer throughput (consumers.py), analytics
+scaling (scaling.py); memory under load (memory.py) is sampled throughout.
+Writes bench/results/bench-<time>.json and .png and updates
+docs/benchmarks.md and docs/bench/benchmarks.png (report.py).
 
 Environment: BENCH_QUICK=1 reduced sizes; BENCH_USE_RUNNING=1 keeps the
 `bench` stack's Kafka and FerretDB (and data) from an earlier run instead of
@@ -18,9 +21,9 @@ wiping them, and leaves them running (the services are always the harness's
 own processes: it stops, starts and weighs them); BENCH_KEEP=1 leaves the
 stack running. Nothing here is asserted by the test suite.
 
-A full-size run takes about half an hour on a 2-core machine: its length is
-set by how fast the platform works off its backlogs (each drain gives up
-after 15 minutes).
+A full-size run takes about an hour on a 2-core machine: loading 100,000
+past orders, and how fast the platform works off its backlogs (each drain
+gives up after 15 minutes), set its length.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ SIZES: dict[str, Any] = (
         "probes": 16,  # 10 for checkout, 6 for the grown stores
         "read_seconds": 3.0,
         "rate": 5.0,
+        "rate_mid": 3.0,
         "rate_below": 2.0,
         "checkout_seconds": 8.0,
         "backlog_orders": 40,
@@ -89,6 +93,7 @@ SIZES: dict[str, Any] = (
         "probes": 160,  # 100 for checkout, 60 for the grown stores
         "read_seconds": 15.0,
         "rate": 100.0,
+        "rate_mid": 50.0,
         "rate_below": 10.0,  # a tenth of the target
         "checkout_seconds": 30.0,
         "backlog_orders": 1000,
@@ -158,9 +163,20 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
                 seconds=s["read_seconds"],
             ),
         )
+        # fresh stores, then grown ones (issue 22); what follows runs on the
+        # grown stores (issue 23: a year of history)
+        await _phase(results, "grown", lambda: grown.run(platform, data, s))
+        await _phase(
+            results, "store_bulk", lambda: store_ops.bulk_ceiling(platform.stack.mongodb_url)
+        )
         # each phase its own probe products: a probe shows on the dashboard once
-        phases = [("checkout_below", s["rate_below"], 0), ("checkout", s["rate"], 1)]
-        for phase, rate, half in phases:
+        probes = data.probe_ids[: len(data.probe_ids) * 5 // 8]
+        phases = [
+            ("checkout_below", s["rate_below"]),
+            ("checkout_mid", s["rate_mid"]),
+            ("checkout", s["rate"]),
+        ]
+        for n, (phase, rate) in enumerate(phases):
             measure = partial(
                 checkout.run,
                 bootstrap=platform.stack.kafka_bootstrap,
@@ -171,7 +187,7 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
                 museum_token=data.tokens.museum(data.museum_id),
                 tourist_tokens=tourists,
                 hot_ids=data.hot_ids,
-                probe_ids=data.probe_ids[: s["probes"] * 5 // 8][half::2],
+                probe_ids=probes[n :: len(phases)],
                 rate=rate,
                 seconds=s["checkout_seconds"],
             )
@@ -185,8 +201,6 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
         )
     results["memory"] = summary(idle, sampler)
     await _phase(results, "scaling", lambda: scaling.run(platform))
-    # last: it grows the stores every earlier phase measured fresh
-    await _phase(results, "grown", lambda: grown.run(platform, data, s))
 
 
 def main() -> None:

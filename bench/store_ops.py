@@ -8,6 +8,7 @@ FerretDB 1.24: the scan row shows what that means at this size.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-__all__ = ["run"]
+__all__ = ["bulk_ceiling", "run"]
 
 REPEAT = 50
 
@@ -59,3 +60,43 @@ async def run(mongodb_url: str, documents: int) -> dict[str, Any]:
         await client.close()
     print(f"  store, {documents} documents: {rows} (ms)", flush=True)
     return {"documents": documents, "ms": rows}
+
+
+async def bulk_ceiling(
+    mongodb_url: str, *, writers: int = 4, batch: int = 256, seconds: float = 10.0
+) -> dict[str, Any]:
+    """The store's bulk-write ceiling, issue 23's baseline: `writers`
+    concurrent `insert_many`s of `batch` event-sized documents each, back to
+    back for `seconds`, through the same FerretDB and write proxy the services
+    use, into a collection that already holds 100,000 documents (the size of
+    the stores the consumers are measured on)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    db = client[f"bench_bulk_{uuid.uuid4().hex[:8]}"]
+    events = db["events"]
+    body = {"type": "rebirth.orders.order.paid.v1", "data": "x" * 700}
+    for start in range(0, 100_000, 5_000):
+        await events.insert_many(
+            [{"_id": f"h{n:07d}", **body} for n in range(start, start + 5_000)]
+        )
+    written = 0
+
+    async def writer(w: int) -> None:
+        nonlocal written
+        n = 0
+        while time.monotonic() < stop_at:
+            docs = [{"_id": f"w{w}-{n}-{i}", **body} for i in range(batch)]
+            await events.insert_many(docs, ordered=False)
+            written += batch
+            n += 1
+
+    try:
+        began = time.monotonic()
+        stop_at = began + seconds
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        elapsed = time.monotonic() - began
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+    per_s = round(written / elapsed, 1)
+    print(f"  store bulk ceiling: {per_s:,} documents/s", flush=True)
+    return {"writers": writers, "batch": batch, "documents": written, "per_s": per_s}

@@ -355,3 +355,30 @@ async def test_a_document_relayed_after_each_of_its_writes_leaves_no_marker(
         await publisher.stop()
     records = await read_all(infra.kafka_bootstrap, topic, expected=3)
     assert [json.loads(r.value)["seq"] for r in records] == [0, 1, 2]
+
+
+async def test_a_hinted_document_with_nothing_pending_costs_no_error(
+    infra: Infra, topic: str
+) -> None:
+    """A document the hints name again after its events went out (a write
+    that added none, or a second hint): the round finds nothing to uncount
+    and carries on."""
+    Probe = probe_contract(topic)
+    hints = OutboxHints()
+    client: AsyncMongoClient = AsyncMongoClient(
+        infra.mongodb_url, tz_aware=True, event_listeners=[hints]
+    )
+    aggregates = client[unique("relay").replace("-", "_")]["aggregates"]
+    publisher = KafkaPublisher(infra.kafka_bootstrap, "proof-relay")
+    relay = OutboxRelay(collections=[aggregates], publisher=publisher, hints=hints)
+    try:
+        await mark_pending(aggregates, "agg")
+        await aggregates.insert_one(
+            attach_events({"_id": "agg"}, [outbox_entry(Probe(aggregate="agg", seq=0), source="p")])
+        )
+        assert await relay.drain() == 1
+        # counted down to zero: relaying it again has nothing to uncount
+        assert await relay._relay_all([(aggregates, "agg")]) == 0
+    finally:
+        await publisher.stop()
+        await client.close()

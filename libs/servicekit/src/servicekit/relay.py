@@ -187,9 +187,9 @@ class OutboxRelay:
         # markers too, and drop each marker that counts no other write
         seen = [(marker_id(collection.name, d["_id"]), d.get(MARKS, 0)) for d in docs]
         markers = collection.database[MARKERS]
-        await markers.bulk_write(
-            [UpdateOne({"_id": m}, {"$inc": {"marks": -n}}) for m, n in seen if n], ordered=False
-        )
+        uncount = [UpdateOne({"_id": m}, {"$inc": {"marks": -n}}) for m, n in seen if n]
+        if uncount:  # (an empty bulk write is an error)
+            await markers.bulk_write(uncount, ordered=False)
         await markers.bulk_write([DeleteOne(marker_filter(m)) for m, _ in seen], ordered=False)
         return sum(len(doc.get(OUTBOX) or []) for doc in docs)
 
