@@ -1,16 +1,29 @@
 """The demo dataset, built deterministically from the news piece the project
 was born from (../shared/seed/): its museums and figures, relics across
-dynasties and categories, licensees, licenses with varied terms and products.
+dynasties, categories and protection grades (一级 / 二级 / 三级 / 一般, some
+donated), licensees, licenses with varied terms and products.
 
 Pure data: `seed.py` loads it through the public APIs.
+
+`COLLECTION_SHEET` is a collection ledger as a Chongqing museum exports it
+(GB18030, Chinese headers, CRLF line ends, docs/import.md): grades in `级别`,
+donors in their own `捐赠人` column beside `来源`. Two of its rows are wrong
+on purpose, to show the import report: row 8 has the grade `特级` (no such
+grade) and row 9 no Chinese title (only an English one). Importing it
+(`catalog import relics deploy/demo/three-gorges-collection.csv ...`)
+creates 8 relics with 3 donors and reports those 2 rows;
+tests/catalog/test_import_ledger.py does exactly that.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["DATASET", "Dataset", "build"]
+__all__ = ["COLLECTION_SHEET", "DATASET", "Dataset", "build"]
+
+COLLECTION_SHEET = Path(__file__).with_name("three-gorges-collection.csv")
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,9 @@ class LicenseSpec:
     tiers: tuple[tuple[int, int], ...] = ()
     advance_fen: int = 0
     minimum_guarantee_fen: int = 0
+    # (approval number, date) of the state heritage administration: reproducing
+    # a grade-1 relic needs it (issue 19), so every license on one carries it
+    approval: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +298,7 @@ def build(relic_count: int = 200, product_count: int = 500) -> Dataset:
                 else sorted({k[0] for k in PRODUCT_KINDS})
             )
         )
+        first_grade = any(r.grade == "grade_1" for r in by_museum[museum][:12])
         data.licenses.append(
             LicenseSpec(
                 key=f"license-{i}",
@@ -289,6 +306,7 @@ def build(relic_count: int = 200, product_count: int = 500) -> Dataset:
                 museum=museum,
                 relics=relics,
                 categories=categories,
+                approval=(f"文物博函〔2025〕{101 + i}号", "2025-01-10") if first_grade else None,
                 **terms,
             )  # type: ignore[arg-type]
         )

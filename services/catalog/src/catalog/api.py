@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
 
-from catalog import handlers, product_search
+from catalog import handlers, product_search, relic_import
 from catalog.deps import Index, Store
 from catalog.errors import InvalidChange
 from catalog.schemas import (
@@ -190,6 +190,8 @@ class ImportResult(BaseModel):
     updated: int
     unchanged: int  # there already, the same (the file was imported before)
     relic_ids: list[str]
+    donors: int  # donors registered: on new relics, or a relic's new donor
+    donor_ids: list[str]
     rejected: int
     errors: list[ImportProblem]  # the rows not imported, with why
 
@@ -221,7 +223,7 @@ async def import_relics(
     body = await request.body()
     if len(body) > MAX_IMPORT_BYTES:
         raise TooLarge(f"the file is larger than {MAX_IMPORT_BYTES} bytes; split it")
-    report = await handlers.import_relics(
+    report = await relic_import.import_relics(
         store=store,
         actor=actor,
         museum_id=museum_id,
@@ -235,6 +237,8 @@ async def import_relics(
         updated=report.updated,
         unchanged=report.unchanged,
         relic_ids=report.relic_ids,
+        donors=len(report.donor_ids),
+        donor_ids=report.donor_ids,
         rejected=len({p.row for p in report.problems}),
         errors=[ImportProblem(row=p.row, field=p.field, error=p.error) for p in report.problems],
     )
@@ -336,6 +340,9 @@ async def create_product(
     store: Store,
     index: Index,
 ) -> ProductRead:
+    """A draft under a license the catalog knows. It must fall inside the
+    license's scope (relics, category, channel, territory, a term not over):
+    otherwise 409 problem+json naming the `rule`."""
     product = await handlers.create_product(store=store, actor=actor, values=body.model_dump())
     index.invalidate()
     return ProductRead.of(product)
@@ -399,6 +406,8 @@ async def update_product(
     store: Store,
     index: Index,
 ) -> ProductRead:
+    """A new `category` must be one the product's license allows (else 409
+    problem+json, `rule` = category)."""
     product = await handlers.revise_product(
         store=store,
         actor=actor,
@@ -421,7 +430,10 @@ async def activate_product(
     store: Store,
     index: Index,
 ) -> ProductRead:
-    """Put a product on sale; only while its license is active (else 409)."""
+    """Put a product on sale; only while its license is active and the product
+    falls inside the license's scope (else 409 problem+json; an out-of-scope
+    product's problem names the `rule`: relics, category, channel, territory,
+    term)."""
     product = await handlers.activate_product(store=store, actor=actor, product_id=product_id)
     index.invalidate()
     return ProductRead.of(product)

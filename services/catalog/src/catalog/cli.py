@@ -61,6 +61,7 @@ class Tally:
     updated: int = 0
     unchanged: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    donor_ids: set[str] = field(default_factory=set)  # donors registered, over all chunks
 
     @property
     def imported(self) -> int:
@@ -129,6 +130,7 @@ def _send(chunk: list[Record], header: list[str], args: argparse.Namespace, tall
         tally.created += int(body["created"])
         tally.updated += int(body["updated"])
         tally.unchanged += int(body["unchanged"])
+        tally.donor_ids.update(str(d) for d in body.get("donor_ids", []))
 
 
 def _write_report(path: Path, problems: list[RowProblem]) -> None:
@@ -174,7 +176,8 @@ def import_relics(args: argparse.Namespace, console: Console) -> int:
     rejected = len({p.row for p in tally.problems if p.row})
     console.print(
         f"imported {tally.imported} rows into {args.museum_id} ({tally.created} new, "
-        f"{tally.updated} updated, {tally.unchanged} unchanged); {rejected} rows rejected; "
+        f"{tally.updated} updated, {tally.unchanged} unchanged; {len(tally.donor_ids)} donors "
+        f"registered); {rejected} rows rejected; "
         f"report: {report}",
         markup=False,
     )

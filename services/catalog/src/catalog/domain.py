@@ -1,13 +1,32 @@
-"""The catalog's rules, free of I/O: museums, relics, products, licenses and
-stock reservations. Entities record the events a change causes in `events`;
+"""The catalog's rules, free of I/O: museums, relics, products (licenses:
+catalog.licensing; stock reservations: catalog.reservations, both
+re-exported here). Entities record the events a change causes in `events`;
 the store writes them in the same single-document update (the outbox)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Literal
 
 from catalog.errors import InvalidChange, LicenseNotActive, ProductRetiredError
+from catalog.licensing import (
+    License,
+    LicenseChange,
+    LicenseStatus,
+    ScopeRule,
+    check_scope,
+    next_license_status,
+    scope_breach,
+)
+from catalog.reservations import (
+    Line,
+    LineRejection,
+    ProductState,
+    RejectionReason,
+    check_lines,
+    merge_lines,
+    rejection_for,
+)
 from contracts import Event
 from contracts.catalog import (
     DonorRef,
@@ -21,7 +40,6 @@ from contracts.catalog import (
     ProductUpdated,
     RelicRegistered,
     RelicUpdated,
-    StockRejection,
 )
 
 __all__ = [
@@ -29,6 +47,7 @@ __all__ = [
     "Donor",
     "Image",
     "License",
+    "LicenseChange",
     "LicenseStatus",
     "Line",
     "LineRejection",
@@ -36,6 +55,7 @@ __all__ = [
     "Product",
     "ProductState",
     "ProductStatus",
+    "ProtectionGrade",
     "RejectionReason",
     "Provenance",
     "Relic",
@@ -50,8 +70,6 @@ MuseumKind = Literal["museum", "gallery", "library", "archaeological_institute",
 ProtectionGrade = Literal["grade_1", "grade_2", "grade_3", "general"]
 AssetKind = Literal["model_3d", "scan", "panorama"]
 ProductStatus = Literal["draft", "active", "retired"]
-LicenseStatus = Literal["active", "suspended", "revoked", "expired"]
-LicenseChange = Literal["granted", "suspended", "reinstated", "revoked", "expired"]
 
 
 # --- museums -------------------------------------------------------------------
@@ -231,38 +249,9 @@ _RELIC_EDITABLE = frozenset(
 )
 
 
-# --- licenses (a replica of ip's) ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class License:
-    id: str
-    licensee_id: str
-    museum_id: str
-    status: LicenseStatus
-    relic_ids: list[str]
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-
-def next_license_status(current: LicenseStatus | None, change: LicenseChange) -> LicenseStatus:
-    """Where a license goes on an event. Revoked and expired are final; a
-    grant never revives a license that already ended."""
-    if change == "granted":
-        return current or "active"
-    if current in ("revoked", "expired"):
-        return current
-    if change == "suspended":
-        return "suspended"
-    if change == "reinstated":
-        return "active" if current in ("suspended", "active") else (current or "active")
-    return "revoked" if change == "revoked" else "expired"
-
-
 # --- products ------------------------------------------------------------------
 
+_CATEGORY_RULE: tuple[ScopeRule, ...] = ("category",)  # what a change can move out of scope
 _PRODUCT_EDITABLE = frozenset(
     {"title_zh", "title_en", "description_zh", "description_en", "category", "price_fen", "images"}
 )
@@ -317,6 +306,9 @@ class Product:
         self._not_retired()
         if license is None or not license.active:
             raise LicenseNotActive(self.license_id, license.status if license else None)
+        check_scope(
+            license, category=self.category, relic_ids=self.relic_ids, now=now, selling=True
+        )
         if self.status == "active" and self.sellable:
             return False
         self.status, self.sellable, self.unsellable_reason = "active", True, None
@@ -334,12 +326,25 @@ class Product:
             self.events.append(ProductRetired(product_id=self.id, product=self.snapshot()))
         return True
 
-    def revise(self, changes: Mapping[str, object], now: datetime) -> bool:
+    def revise(
+        self, changes: Mapping[str, object], now: datetime, license: License | None = None
+    ) -> bool:
+        """`license`: the product's, to keep a changed category inside it."""
         self._not_retired()
         previous_price = self.price_fen
         price = changes.get("price_fen", previous_price)
         if not isinstance(price, int) or price <= 0:
             raise InvalidChange("price_fen must be a positive integer")
+        category = changes.get("category", self.category)
+        if license is not None and category != self.category:
+            check_scope(
+                license,
+                category=str(category),
+                relic_ids=self.relic_ids,
+                now=now,
+                selling=False,
+                rules=_CATEGORY_RULE,
+            )
         if not _apply(self, changes, _PRODUCT_EDITABLE):
             return False
         self._changed(now)
@@ -357,11 +362,26 @@ class Product:
             self.events.append(ProductUpdated(product_id=self.id, product=self.snapshot()))
         return True
 
+    def follow_license(self, license: License, now: datetime) -> bool:
+        """Sellable exactly while its license is active and the product falls
+        inside the license's scope (a narrowed scope leaves it out, as a
+        suspension does)."""
+        if not license.active:
+            return self.license_lapsed(license.status, now)
+        breach = scope_breach(
+            license, category=self.category, relic_ids=self.relic_ids, now=now, selling=True
+        )
+        if breach is not None:
+            return self._unsellable(f"license_scope_{breach.rule}", now)
+        return self.license_restored(now)
+
     def license_lapsed(self, status: LicenseStatus, now: datetime) -> bool:
         """The license stopped: the product cannot be sold from now on."""
+        return self._unsellable(f"license_{status}", now)
+
+    def _unsellable(self, reason: str, now: datetime) -> bool:
         if not self.sellable:
             return False
-        reason = f"license_{status}"
         self.sellable, self.unsellable_reason = False, reason
         self._changed(now)
         self.events.append(
@@ -398,64 +418,3 @@ def _apply(entity: object, changes: Mapping[str, object], editable: frozenset[st
             setattr(entity, name, value)
             changed = True
     return changed
-
-
-# --- stock reservations --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Line:
-    product_id: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class ProductState:
-    sellable: bool
-    stock: int
-
-
-RejectionReason = Literal["insufficient", "unsellable", "unknown_product"]
-
-
-@dataclass(frozen=True)
-class LineRejection:
-    product_id: str
-    requested: int
-    available: int
-    reason: RejectionReason
-
-    def to_contract(self) -> StockRejection:
-        return StockRejection(
-            product_id=self.product_id,
-            requested=self.requested,
-            available=self.available,
-            reason=self.reason,
-        )
-
-
-def merge_lines(lines: Iterable[tuple[str, int]]) -> list[Line]:
-    """One line per product (quantities summed), in first-seen order."""
-    totals: dict[str, int] = {}
-    for product_id, quantity in lines:
-        if quantity <= 0:
-            raise InvalidChange("quantities must be positive")
-        totals[product_id] = totals.get(product_id, 0) + quantity
-    return [Line(p, q) for p, q in totals.items()]
-
-
-def rejection_for(line: Line, state: ProductState | None) -> LineRejection | None:
-    if state is None:
-        return LineRejection(line.product_id, line.quantity, 0, "unknown_product")
-    if not state.sellable:
-        return LineRejection(line.product_id, line.quantity, 0, "unsellable")
-    if state.stock < line.quantity:
-        return LineRejection(line.product_id, line.quantity, max(state.stock, 0), "insufficient")
-    return None
-
-
-def check_lines(
-    lines: Iterable[Line], states: Mapping[str, ProductState | None]
-) -> list[LineRejection]:
-    """Every line that cannot be reserved as things stand, and why."""
-    return [r for line in lines if (r := rejection_for(line, states.get(line.product_id)))]

@@ -6,6 +6,7 @@ ServiceError (servicekit)
  ├── Conflict
  │    ├── DuplicateSku           another product already has this SKU
  │    ├── LicenseNotActive       activation needs an active license
+ │    ├── OutsideLicenseScope    a product outside its license's scope (rule named)
  │    ├── ProductRetiredError    a retired product cannot change
  │    └── ConcurrentChange       the document kept changing under us
  └── Invalid
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidCursor",
     "LicenseNotActive",
     "MuseumNotFound",
+    "OutsideLicenseScope",
     "ProductNotFound",
     "ProductRetiredError",
     "RelicNotFound",
@@ -68,6 +70,23 @@ class LicenseNotActive(Conflict):
             "under an active license",
             license_id=license_id,
             license_status=status,
+        )
+
+
+class OutsideLicenseScope(Conflict):
+    """A product must fall inside its license: `rule` names what it breaks
+    (relics, category, channel, territory, term)."""
+
+    title = "Outside license scope"
+
+    def __init__(self, license_id: str, rule: str, value: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"license {license_id!r} does not allow {rule} {value!r} "
+            f"(it allows: {', '.join(allowed) or 'nothing'})",
+            license_id=license_id,
+            rule=rule,
+            value=value,
+            allowed=allowed,
         )
 
 

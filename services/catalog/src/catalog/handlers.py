@@ -1,5 +1,6 @@
-"""Use cases: commands from the API (license events: catalog.licenses; order
-events: catalog.stock_batch).
+"""Use cases: commands from the API (collection imports:
+catalog.relic_import; license events: catalog.licenses; order events:
+catalog.stock_batch).
 
 Every function takes its dependencies keyword-only (`store`, `now`), checks
 who may act, applies the domain rule and hands the result to the store, which
@@ -12,30 +13,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.domain import (
-    License,
-    Museum,
-    Product,
-    Relic,
-)
+from catalog.domain import License, Museum, Product, Relic
 from catalog.errors import (
     ConcurrentChange,
-    ImportRejected,
     InvalidChange,
     MuseumNotFound,
     ProductNotFound,
     RelicNotFound,
     UnknownReference,
 )
-from catalog.importer import (
-    ImportedRelic,
-    ImportReport,
-    RowProblem,
-    UnreadableFile,
-    decode_collection,
-    parse_collection,
-)
 from catalog.ledger import Move
+from catalog.licensing import check_scope
 from catalog.search_index import SearchIndex
 from catalog.store import CatalogStore
 from servicekit.auth import Principal, Role, require_role
@@ -48,7 +36,7 @@ __all__ = [
     "adjust_stock",
     "change_product",
     "create_product",
-    "import_relics",
+    "may_manage_museum",
     "register_museum",
     "register_relic",
     "retire_product",
@@ -110,7 +98,7 @@ async def revise_museum(
 # --- relics ------------------------------------------------------------------------
 
 
-def _may_manage_museum(actor: Principal, museum_id: str) -> None:
+def may_manage_museum(actor: Principal, museum_id: str) -> None:
     require_role(actor, Role.MUSEUM, Role.OPERATOR)
     if not actor.can_act_for_museum(museum_id):
         raise Forbidden("a museum manages only its own relics")
@@ -120,7 +108,7 @@ async def register_relic(
     *, store: CatalogStore, actor: Principal, values: Mapping[str, Any], now: Clock = utcnow
 ) -> Relic:
     museum_id = str(values["museum_id"])
-    _may_manage_museum(actor, museum_id)
+    may_manage_museum(actor, museum_id)
     if await store.museum(museum_id) is None:
         raise UnknownReference("museum", [museum_id])
     moment = now()
@@ -140,7 +128,7 @@ async def _change_relic(
     store: CatalogStore, actor: Principal, relic_id: str, change: Callable[[Relic], bool]
 ) -> Relic:
     relic = await get_relic(store=store, relic_id=relic_id)
-    _may_manage_museum(actor, relic.museum_id)
+    may_manage_museum(actor, relic.museum_id)
     expected = relic.version
     if change(relic):
         await store.save_relic(relic, expected)
@@ -168,85 +156,6 @@ async def add_relic_asset(
     return await _change_relic(store, actor, relic_id, add)
 
 
-async def import_relics(
-    *,
-    store: CatalogStore,
-    actor: Principal,
-    museum_id: str,
-    data: bytes,
-    charset: str | None = None,
-    now: Clock = utcnow,
-) -> ImportReport:
-    """Every row is validated; valid rows import and invalid ones come back
-    as problems. Each row lands whole or not at all: one single-document
-    write (a new relic, or a logged revision, with its event). Ids derive
-    from the museum and the row's object number, so importing a file again
-    updates those relics instead of duplicating them. A file without one
-    valid row imports nothing (ImportRejected)."""
-    _may_manage_museum(actor, museum_id)
-    if await store.museum(museum_id) is None:
-        raise UnknownReference("museum", [museum_id])
-    try:
-        text = decode_collection(data, charset)
-    except UnreadableFile as exc:
-        raise ImportRejected([{"row": 0, "field": "file", "error": str(exc)}]) from exc
-    rows, problems = parse_collection(text)
-    if not rows:
-        raise ImportRejected([dataclasses.asdict(p) for p in problems])
-    moment = now()
-    ids = [f"rel_{museum_id}_{row.source_id}" for row in rows]
-    existing = await store.relics_by_id(ids)
-    fresh: list[Relic] = []
-    updated = unchanged = 0
-    imported: list[str] = []
-    for row, relic_id in zip(rows, ids, strict=True):
-        values = _imported_values(row)
-        if relic_id not in existing:
-            fresh.append(
-                Relic.register(
-                    id=relic_id,
-                    museum_id=museum_id,
-                    protection_grade="general",
-                    immovable=False,
-                    site=None,
-                    assets=[],
-                    created_at=moment,
-                    updated_at=moment,
-                    **values,
-                )
-            )
-            imported.append(relic_id)
-            continue
-        try:
-            relic = await revise_relic(
-                store=store, actor=actor, relic_id=relic_id, changes=values, now=lambda: moment
-            )
-        except ConcurrentChange:
-            problems.append(RowProblem(row.row, "row", "changed by someone else meanwhile; retry"))
-            continue
-        imported.append(relic_id)
-        if relic.events:
-            updated += 1
-        else:
-            unchanged += 1
-    created = await store.add_relics(fresh)
-    problems.sort(key=lambda p: p.row)
-    return ImportReport(imported, created, updated, unchanged, problems)
-
-
-def _imported_values(row: ImportedRelic) -> dict[str, Any]:
-    """The fields an import sets; the rest (grade, site, assets) stay the museum's."""
-    return {
-        "name_zh": row.name_zh,
-        "name_en": row.name_en,
-        "period": row.period,
-        "category": row.category,
-        "description": row.description,
-        "images": row.images,
-        "provenance": row.provenance,
-    }
-
-
 # --- products ----------------------------------------------------------------------
 
 
@@ -272,14 +181,13 @@ async def create_product(
     missing = [r for r in relic_ids if r not in relics]
     if missing:
         raise UnknownReference("relic", missing)
-    if license.relic_ids:
-        uncovered = [r for r in relic_ids if r not in license.relic_ids]
-        if uncovered:
-            raise InvalidChange(
-                f"license {license_id!r} does not cover relics: {', '.join(uncovered)}"
-            )
-    museum_ids = list(dict.fromkeys(relics[r].museum_id for r in relic_ids))
     moment = now()
+    # inside the license: its relics, categories, channel, territory, and a
+    # term not over (a draft may be prepared before the term begins)
+    check_scope(
+        license, category=str(values["category"]), relic_ids=relic_ids, now=moment, selling=False
+    )
+    museum_ids = list(dict.fromkeys(relics[r].museum_id for r in relic_ids))
     fields = {k: v for k, v in values.items() if k not in ("relic_ids", "license_id")}
     product = Product(
         id=new_id("prd"),
@@ -353,7 +261,15 @@ async def revise_product(
     changes: Mapping[str, Any],
     now: Clock = utcnow,
 ) -> Product:
-    return await change_product(store, product_id, lambda p: p.revise(changes, now()), actor)
+    license: License | None = None
+    if "category" in changes:  # a new category must fall inside the license
+        current = await store.product(product_id)
+        if current is None:
+            raise ProductNotFound(product_id)
+        license = await store.license(current.license_id) if current.license_id else None
+    return await change_product(
+        store, product_id, lambda p: p.revise(changes, now(), license), actor
+    )
 
 
 async def activate_product(

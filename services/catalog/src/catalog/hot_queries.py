@@ -100,7 +100,9 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("catalog: a relic", "relics", by_id("rel_1")),
     HotQuery("catalog: a product's relics", "relics", by_ids(["rel_1", "rel_2"])),
     HotQuery("catalog: a museum", "museums", by_id("mus_1")),
-    # the license replica and its products (the license consumer)
+    # the license replica (status, relics and scope in one document) and its
+    # products: the license consumer, and product creation, change and
+    # activation checking the scope
     HotQuery("catalog: a license and its product ids", "licenses", by_id(_LICENSE)),
     HotQuery("catalog: a license event applied once", "licenses", _HWM_GUARD),
 )

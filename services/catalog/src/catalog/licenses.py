@@ -1,11 +1,14 @@
 """Use case: the license replica (events from ip), and its products
-following its status."""
+following its status and scope: a product is sellable while its license is
+active and the product falls inside the license's scope (a `granted` event
+with a narrower scope, e.g. fewer categories, leaves products outside it
+unsellable by the same path as a suspension)."""
 
 from collections.abc import Callable
 from typing import Any
 
-from catalog.domain import LicenseChange, next_license_status
 from catalog.handlers import Clock, change_product, utcnow
+from catalog.licensing import LicenseChange, LicenseScope, next_license_status
 from catalog.store import CatalogStore
 from contracts.ip import (
     LicenseExpired,
@@ -51,14 +54,20 @@ async def apply_license_change(
         museum_id=event.museum_id,
         status=status,
         relic_ids=list(event.relic_ids) if isinstance(event, LicenseGranted) else None,
+        scope=_scope(event) if isinstance(event, LicenseGranted) else None,
     )
     license = await store.license(event.license_id)
     assert license is not None
     for product in await store.products_of_license(license.id):
-        if license.active:
-            await change_product(store, product.id, lambda p: p.license_restored(now()))
-        else:
-            await change_product(
-                store, product.id, lambda p: p.license_lapsed(license.status, now())
-            )
+        await change_product(store, product.id, lambda p: p.follow_license(license, now()))
     on_products_changed()
+
+
+def _scope(event: LicenseGranted) -> LicenseScope:
+    return LicenseScope(
+        categories=frozenset(event.categories),
+        territory=event.territory,
+        channels=frozenset(event.channels),
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+    )

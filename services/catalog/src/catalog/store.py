@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from catalog.docs import (
+    aware,
     change_id,
     museum_from_doc,
     outbox,
@@ -29,11 +30,12 @@ from catalog.docs import (
     relic_from_doc,
     to_ms,
 )
-from catalog.domain import License, LicenseStatus, Museum, Product, Relic
+from catalog.domain import Museum, Product, Relic
 from catalog.errors import ConcurrentChange, DuplicateSku
 from catalog.feed import DIRECTORY, PRODUCTS_DIRECTORY, ChangeFeed, FeedPosition
 from catalog.filters import by_id, by_ids, older_version
 from catalog.ledger import StockLedger, ensure_ledger_indexes
+from catalog.licensing import License, LicenseScope, LicenseStatus
 from catalog.search_index import Entry, IndexDelta
 from contracts import Event
 from servicekit.consumer import EventMeta
@@ -344,12 +346,22 @@ class CatalogStore:
         doc = await self.licenses.find_one(by_id(license_id))
         if doc is None or "status" not in doc:
             return None
+        scope = None
+        if "categories" in doc:  # kept since the scope rule; older replicas lack it
+            scope = LicenseScope(
+                categories=frozenset(doc["categories"]),
+                territory=doc["territory"],
+                channels=frozenset(doc["channels"]),
+                starts_at=aware(doc["starts_at"]),
+                ends_at=aware(doc["ends_at"]),
+            )
         return License(
             id=doc["_id"],
             licensee_id=doc["licensee_id"],
             museum_id=doc["museum_id"],
             status=doc["status"],
             relic_ids=list(doc.get("relic_ids", [])),
+            scope=scope,
         )
 
     async def record_license(
@@ -361,7 +373,10 @@ class CatalogStore:
         museum_id: str,
         status: LicenseStatus,
         relic_ids: list[str] | None,
+        scope: LicenseScope | None = None,
     ) -> None:
+        """Status always; relics and scope when the event carries them (a
+        grant), so a later grant with a narrower scope replaces them."""
         fields: Doc = {
             "licensee_id": licensee_id,
             "museum_id": museum_id,
@@ -370,6 +385,14 @@ class CatalogStore:
         }
         if relic_ids is not None:
             fields["relic_ids"] = relic_ids
+        if scope is not None:
+            fields |= {
+                "categories": sorted(scope.categories),
+                "territory": scope.territory,
+                "channels": sorted(scope.channels),
+                "starts_at": scope.starts_at,
+                "ends_at": scope.ends_at,
+            }
         await apply_once(self.licenses, license_id, meta, {"$set": fields})
 
 

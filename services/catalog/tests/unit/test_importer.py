@@ -11,7 +11,9 @@ from catalog.importer import (
     UnreadableFile,
     column_of,
     decode_collection,
+    grade_of,
     parse_collection,
+    registered_donor,
 )
 
 # shared/ sits beside the repository; its files are read in place, never copied
@@ -96,7 +98,9 @@ def test_a_chinese_sheet_maps_its_synonyms_and_keeps_unknown_classifications() -
     assert first.provenance.acquisition == "donation"
     assert first.provenance.donor is not None
     assert first.provenance.donor.name == "张三"
-    assert (second.name_zh, second.name_en, second.category) == ("蜀锦残片", "蜀锦残片", "丝织品")
+    # the file has an English title column: an empty one is no reason to put
+    # Chinese into `name_en` (issue 19)
+    assert (second.name_zh, second.name_en, second.category) == ("蜀锦残片", "", "丝织品")
     assert second.provenance is not None
     assert second.provenance.acquisition == "purchase"
 
@@ -213,3 +217,162 @@ def test_the_import_guide_lists_every_header_the_importer_reads() -> None:
     guide = (Path(__file__).resolve().parents[4] / "docs" / "import.md").read_text()
     missing = [h for names in COLUMNS.values() for h in names if f"`{h}`" not in guide]
     assert missing == []
+
+
+# --- issue 19: grades, donors, the language of titles ------------------------------
+
+CHONGQING = "藏品编号,文物名称,英文名称,年代,类别,级别,来源,捐赠人\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("级别", "grade"),
+        ("文物级别", "grade"),
+        ("等级", "grade"),
+        ("定级", "grade"),
+        ("Grade", "grade"),
+        ("Protection Grade", "grade"),
+        ("protection_grade", "grade"),
+        ("捐赠人", "donor"),
+        ("捐赠者", "donor"),
+        ("捐献人", "donor"),
+        ("Donor", "donor"),
+        ("donated by", "donor"),
+    ],
+)
+def test_grade_and_donor_headers_map(header: str, column: str) -> None:
+    assert column_of(header) == column
+
+
+@pytest.mark.parametrize(
+    ("value", "grade"),
+    [
+        ("一级", "grade_1"),
+        ("一级文物", "grade_1"),
+        ("1级", "grade_1"),
+        ("１级", "grade_1"),  # full-width digit
+        ("国家一级", "grade_1"),
+        ("国家一级文物", "grade_1"),
+        ("壹级", "grade_1"),
+        ("Grade 1", "grade_1"),
+        ("grade I", "grade_1"),
+        ("first-class", "grade_1"),
+        ("First Class", "grade_1"),
+        ("1st class", "grade_1"),
+        ("grade_1", "grade_1"),
+        ("二级", "grade_2"),
+        ("二级文物", "grade_2"),
+        ("国家二级", "grade_2"),
+        ("Grade II", "grade_2"),
+        ("second-class", "grade_2"),
+        ("三级", "grade_3"),
+        ("3级", "grade_3"),
+        ("third class", "grade_3"),
+        ("一般", "general"),
+        ("一般文物", "general"),
+        ("未定级", "general"),
+        ("General", "general"),
+        ("特级", None),
+        ("四级", None),
+        ("A", None),
+        ("grade 4", None),
+    ],
+)
+def test_grade_spellings(value: str, grade: str | None) -> None:
+    assert grade_of(value) == grade
+
+
+def test_a_chongqing_ledger_reads_grades_and_donors_and_refuses_a_bad_grade() -> None:
+    text = CHONGQING + (
+        "CQ-1,青铜虎钮錞于,Bronze chunyu,战国,青铜器,一级,捐赠,李明远\n"
+        "CQ-2,陶说唱俑,Storyteller figurine,汉,陶器,国家二级文物,由李明远先生捐赠,李明远先生\n"
+        "CQ-3,蜀锦残片,,唐,织绣,特级,征集,\n"
+        "CQ-4,白玉如意,White jade ruyi,清,玉器,,由王芳女士捐赠,\n"
+        "CQ-5,山水图轴,Landscape scroll,明,书画,Grade 3,,张  伟\n"
+    )
+    relics, problems = parse_collection(text)
+    assert [r.row for r in relics] == [2, 3, 5, 6]
+    assert [(p.row, p.field) for p in problems] == [(4, "级别")]
+    assert problems[0].error.startswith("not a protection grade: '特级'; accepted: 一级")
+    assert "一般" in problems[0].error
+    by_row = {r.row: r for r in relics}
+    assert [r.protection_grade for r in relics] == ["grade_1", "grade_2", None, "grade_3"]
+    donors = {r.row: (r.provenance.acquisition, r.provenance.donor) for r in relics if r.provenance}
+    li = Donor(donors[2][1].donor_id, "李明远")  # type: ignore[union-attr]
+    assert donors[2] == ("donation", li)  # 来源 only says 捐赠
+    assert donors[3] == ("donation", li)  # column and credit line: one donor
+    assert donors[5][0] == "donation"
+    assert donors[5][1] is not None
+    assert donors[5][1].name == "王芳"  # from the credit line alone
+    assert donors[6] == ("donation", Donor(donors[6][1].donor_id, "张 伟"))  # type: ignore[union-attr]
+    assert by_row[6].provenance.notes == "object number CQ-5"  # type: ignore[union-attr]
+
+
+def test_a_donor_column_makes_a_donation_whatever_the_credit_line_says() -> None:
+    text = "Object Number,Title,Credit Line,Donor\nA-1,Ding,Purchase 1990,Jane Doe\n"
+    (relic,), problems = parse_collection(text)
+    assert problems == []
+    assert relic.provenance is not None
+    assert relic.provenance.acquisition == "donation"
+    assert relic.provenance.donor == Donor("donor-jane-doe", "Jane Doe")
+    bequest = "Object Number,Title,Credit Line,Donor\nA-1,Ding,Bequest of Jane Doe,Jane Doe\n"
+    (relic,), _ = parse_collection(bequest)
+    assert relic.provenance is not None
+    assert relic.provenance.acquisition == "bequest"
+
+
+def test_an_empty_chinese_title_is_an_error_when_the_file_has_a_chinese_title_column() -> None:
+    text = CHONGQING + (
+        "CQ-1,,Bronze chunyu,战国,青铜器,一级,,\n"  # English filled, Chinese empty
+        "CQ-2,,,汉,陶器,,,\n"  # both empty
+        "CQ-3,陶楼,,汉,陶器,,,\n"  # no English: name_en stays empty, never Chinese
+    )
+    relics, problems = parse_collection(text)
+    assert [(p.row, p.field, p.error) for p in problems] == [
+        (2, "文物名称", "missing: the Chinese title is required (英文名称 is English)"),
+        (3, "文物名称", "missing"),
+    ]
+    (relic,) = relics
+    assert (relic.name_zh, relic.name_en) == ("陶楼", "")
+
+
+def test_titles_follow_their_column_language() -> None:
+    # a plain title headed in English is the English title; 中文名称 the Chinese one
+    text = "Object Number,Title,中文名称\nA-1,Ding,鼎\nA-2,Gui,\n"
+    relics, problems = parse_collection(text)
+    assert [(r.name_zh, r.name_en) for r in relics] == [("鼎", "Ding")]
+    assert [(p.row, p.field) for p in problems] == [(3, "中文名称")]
+    # one language only: used for both names, as before
+    (chinese,), _ = parse_collection("编号,名称\nA-1,鼎\n")
+    (english,), _ = parse_collection("Object Number,Title\nA-1,Ding\n")
+    assert (chinese.name_zh, chinese.name_en) == ("鼎", "鼎")
+    assert (english.name_zh, english.name_en) == ("Ding", "Ding")
+    # the dedicated column wins over a plain one of the same language
+    (both,), _ = parse_collection("编号,名称,中文名称,英文名称\nA-1,鼎,青铜鼎,Bronze ding\n")
+    assert (both.name_zh, both.name_en) == ("青铜鼎", "Bronze ding")
+
+
+def test_a_file_without_a_grade_column_grades_nothing() -> None:
+    (relic,), _ = parse_collection("编号,名称\nA-1,鼎\n")
+    assert relic.protection_grade is None
+
+
+def test_the_registered_donor_is_a_new_relics_or_a_changed_one() -> None:
+    from datetime import UTC, datetime
+
+    from catalog.domain import Provenance, Relic
+
+    def relic(donor: Donor | None) -> Relic:
+        moment = datetime(2025, 1, 1, tzinfo=UTC)
+        return Relic(
+            "rel-1", "mus-1", "鼎", "Ding", None, "bronze", None, "general", False, None, [],
+            Provenance(donor=donor), [], moment, moment,
+        )  # fmt: skip
+
+    li, wang = Donor("donor-li", "李"), Donor("donor-wang", "王")
+    assert registered_donor(None, relic(li)) == "donor-li"
+    assert registered_donor(None, relic(None)) is None
+    assert registered_donor(relic(li), relic(li)) is None
+    assert registered_donor(relic(li), relic(wang)) == "donor-wang"
+    assert registered_donor(relic(None), relic(wang)) == "donor-wang"
