@@ -14,8 +14,22 @@ from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from analytics.kafka import partitions_of
 from contracts import TOPICS, Event
-from contracts.catalog import MuseumRegistered, ProductPublished, ProductSnapshot, RelicRegistered
-from contracts.ip import LicenseGranted, PayoutRecorded, RoyaltyAccrued, RoyaltyReversed
+from contracts.catalog import (
+    DonorRef,
+    MuseumRegistered,
+    ProductPublished,
+    ProductSnapshot,
+    RelicRegistered,
+)
+from contracts.ip import (
+    AssetOpened,
+    LicenseGranted,
+    OwnershipShare,
+    PayoutRecorded,
+    RoyaltyAccrued,
+    RoyaltyReversed,
+    RoyaltySplit,
+)
 from contracts.orders import OrderLine, OrderPaid, OrderPlaced, OrderRefunded, RefundLine
 from servicekit.bus import KafkaPublisher
 from servicekit.envelope import Envelope, encode
@@ -97,6 +111,10 @@ class Scenario:
     guarantees: dict[str, int] = field(default_factory=dict)
     relics: dict[str, str] = field(default_factory=dict)
     products: list[Product] = field(default_factory=list)
+    # co-ownership: relic -> donor id and the donor's bps (the museum holds the
+    # rest); payouts to donors: (paid at, donor, amount)
+    donors: dict[str, tuple[str, int]] = field(default_factory=dict)
+    donor_payouts: list[tuple[datetime, str, int]] = field(default_factory=list)
 
     @classmethod
     def scripted_day(cls) -> Scenario:
@@ -117,6 +135,93 @@ class Scenario:
         s.refunds = [Refund(s.sales[0].order_id, at(NEXT, 9, 0), [(p1, 1)])]
         s.payouts = [(at(NEXT, 12, 0), 3_000)]
         return s
+
+    @classmethod
+    def co_owned_day(cls) -> Scenario:
+        """The scripted day with the Bronze Mask donated, co-owned 70/30 by the
+        museum and its donor (a Cong lamp line is licensed from both relics:
+        each relic weighs equally, so 85/15), and a payout to the donor too."""
+        s = cls.scripted_day()
+        mask = next(iter(s.relics))
+        donor = unique("donor")
+        s.donors = {mask: (donor, 3_000)}
+        s.donor_payouts = [(at(NEXT, 12, 30), donor, 400)]
+        return s
+
+    # --- royalty splits, as ip makes them (independently of analytics) ---------
+
+    def asset_opened(self, relic_id: str) -> AssetOpened:
+        """ip's asset of a relic: the museum's, or co-owned with its donor."""
+        donor = self.donors.get(relic_id)
+        shares = [
+            OwnershipShare(
+                holder_id=self.museum_id,
+                holder_kind="museum",
+                share_bps=10_000 - (donor[1] if donor else 0),
+            )
+        ]
+        if donor:
+            shares.append(
+                OwnershipShare(holder_id=donor[0], holder_kind="donor", share_bps=donor[1])
+            )
+        return AssetOpened(
+            asset_id=f"relic-{relic_id}", relic_id=relic_id, museum_id=self.museum_id, shares=shares
+        )
+
+    def weights(self, product: Product) -> dict[str, int]:
+        """Each relic of the product weighs equally, its holders by their bps."""
+        out: dict[str, int] = defaultdict(int)
+        for relic_id in product.relic_ids:
+            donor = self.donors.get(relic_id)
+            share = donor[1] if donor else 0
+            out[self.museum_id] += 10_000 - share
+            if donor:
+                out[donor[0]] += share
+        return dict(out)
+
+    def split(self, product: Product, royalty_fen: int) -> dict[str, int]:
+        """Largest remainder, ties to the smaller holder id (ip's `allocate`)."""
+        weights = self.weights(product)
+        whole = sum(weights.values())
+        parts = {h: royalty_fen * w // whole for h, w in weights.items()}
+        left = royalty_fen - sum(parts.values())
+        ranked = sorted(weights, key=lambda h: (-(royalty_fen * weights[h] % whole), h))
+        for holder in ranked[:left]:
+            parts[holder] += 1
+        return parts
+
+    def splits(self, product: Product, royalty_fen: int) -> list[RoyaltySplit]:
+        return [
+            RoyaltySplit(
+                holder_id=holder,
+                holder_kind="museum" if holder == self.museum_id else "donor",
+                amount_fen=amount,
+            )
+            for holder, amount in sorted(self.split(product, royalty_fen).items())
+        ]
+
+    def expected_holders(self) -> dict[str, dict[str, int]]:
+        """Per holder (the museum and each donor): accrued, reversed, paid and
+        outstanding over the script, and per relic (net) for the donors."""
+        out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for sale in self.sales:
+            for p, q in sale.items:
+                royalty = p.price_fen * q * p.rate_bps // 10_000
+                for holder, amount in self.split(p, royalty).items():
+                    out[holder]["accrued_fen"] += amount
+        for refund in self.refunds:
+            for p, q in refund.items:
+                royalty = p.price_fen * q * p.rate_bps // 10_000
+                for holder, amount in self.split(p, royalty).items():
+                    out[holder]["reversed_fen"] += amount
+        for _, amount in self.payouts:
+            out[self.museum_id]["paid_fen"] += amount
+        for _, holder, amount in self.donor_payouts:
+            out[holder]["paid_fen"] += amount
+        for figures in out.values():
+            figures["net_fen"] = figures["accrued_fen"] - figures["reversed_fen"]
+            figures["outstanding_fen"] = figures["net_fen"] - figures["paid_fen"]
+        return {k: dict(v) for k, v in out.items()}
 
     # --- the events ------------------------------------------------------------
 
@@ -158,9 +263,13 @@ class Scenario:
                         name_en=name,
                         category="bronze",
                         protection_grade="first",
+                        donor=DonorRef(donor_id=self.donors[relic_id][0], name=f"Donor of {name}")
+                        if relic_id in self.donors
+                        else None,
                     )
                 )
             )
+            out.append(envelope(self.asset_opened(relic_id)))
         for product in self.products:
             out.append(
                 envelope(
@@ -244,7 +353,9 @@ class Scenario:
                         quantity=line.quantity,
                         net_sales_fen=line.line_total_fen,
                         royalty_fen=line.line_total_fen * product.rate_bps // 10_000,
-                        splits=[],
+                        splits=self.splits(
+                            product, line.line_total_fen * product.rate_bps // 10_000
+                        ),
                         accrued_at=sale.paid_at,
                     )
                 )
@@ -295,7 +406,7 @@ class Scenario:
                         quantity=line.quantity,
                         net_sales_fen=line.amount_fen,
                         royalty_fen=line.amount_fen * product.rate_bps // 10_000,
-                        splits=[],
+                        splits=self.splits(product, line.amount_fen * product.rate_bps // 10_000),
                         reversed_at=refund.refunded_at,
                     )
                 )
@@ -315,6 +426,18 @@ class Scenario:
                 )
             )
             for paid_at, amount in self.payouts
+        ] + [
+            envelope(
+                PayoutRecorded(
+                    payout_id=unique("payout"),
+                    reference="bank-ref",
+                    holder_id=holder,
+                    museum_id=self.museum_id,  # a donor registered under the museum
+                    amount_fen=amount,
+                    paid_at=paid_at,
+                )
+            )
+            for paid_at, holder, amount in self.donor_payouts
         ]
 
     def all_events(self) -> list[Envelope]:
@@ -348,6 +471,8 @@ class Scenario:
                 d["refunded_units"] += q
                 d["royalty_reversed_fen"] += product.price_fen * q * product.rate_bps // 10_000
         for paid_at, amount in self.payouts:
+            days[day_of(paid_at)]["royalty_paid_fen"] += amount
+        for paid_at, _, amount in self.donor_payouts:  # paid to the museum's holders
             days[day_of(paid_at)]["royalty_paid_fen"] += amount
         return {k: dict(v) for k, v in days.items()}
 

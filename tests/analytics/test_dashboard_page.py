@@ -90,7 +90,7 @@ def cents(values: list[Any]) -> list[int]:
 @pytest.mark.usefixtures("echarts_bundle")
 async def test_the_dashboard_page_shows_the_apis_figures(infra: Infra, run_service) -> None:
     _require_chromium()
-    scenario = Scenario.scripted_day()
+    scenario = Scenario.co_owned_day()  # a donated relic, co-owned 70/30
     await publish(infra.kafka_bootstrap, scenario.all_events())
     service = run_service("analytics")
     api = await wait_for_totals(service, scenario)
@@ -163,6 +163,38 @@ async def test_the_dashboard_page_shows_the_apis_figures(infra: Infra, run_servi
             )
             assert cells == [yuan(p["net_fen"]) for p in api["series"]]
 
+            # royalties by holder: the museum's own share and the donor's, beside
+            # the licence royalty (all holders), labelled so
+            want = scenario.expected_holders()
+            ((donor, _),) = scenario.donors.values()
+            for prefix, holder in (("museum_share", scenario.museum_id), ("co_owner_share", donor)):
+                for figure in ("accrued_fen", "reversed_fen", "paid_fen", "outstanding_fen"):
+                    value, label = kpis[f"{prefix}_{figure}"].split("|", 1)
+                    assert int(value) == want[holder][figure], (prefix, figure)
+                    assert label == yuan(want[holder][figure])
+            licence_label = await page.text_content(
+                ".kpi:has([data-kpi=royalty_accrued_fen]) > span"
+            )
+            assert licence_label == "Licence royalty accrued (all holders)"
+            assert await page.text_content("[data-group=museum] h2") == "Museum's own share"
+            rows = await page.eval_on_selector_all(
+                "#table-holders tbody tr",
+                """els => els.map(tr => [tr.dataset.row, Object.fromEntries(
+                    [...tr.querySelectorAll('td[data-value]')].map(
+                        td => [td.dataset.col, Number(td.dataset.value)]))])""",
+            )
+            assert [holder for holder, _ in rows] == [scenario.museum_id, donor]
+            for holder, cols in rows:
+                assert cols["net_share"] == want[holder]["net_fen"], holder
+                assert cols["outstanding_fen"] == want[holder]["outstanding_fen"], holder
+            assert revenue["museum_share"] == [p["museum_share_net_fen"] for p in api["series"]]
+            relic_shares = await page.eval_on_selector_all(
+                "#table-top-relics td[data-col=co_owner_share_net_fen]",
+                "els => els.map(e => Number(e.dataset.value))",
+            )
+            assert relic_shares == [r["co_owner_share_net_fen"] for r in api["top_relics"]]
+            assert sum(relic_shares) == want[donor]["net_fen"]
+
             await page.screenshot(path=str(LOGS / "dashboard-en.png"), full_page=True)
 
             # Chinese labels
@@ -192,6 +224,13 @@ async def test_the_dashboard_page_shows_the_apis_figures(infra: Infra, run_servi
             csv_path = LOGS / "top-products.csv"
             await download.save_as(str(csv_path))
             assert csv_path.read_text().splitlines()[0].startswith("id,name_zh,name_en")
+            async with page.expect_download() as download_info:
+                await page.click("button[data-export=holders]")
+            holders_csv = LOGS / "holders.csv"
+            await (await download_info.value).save_as(str(holders_csv))
+            lines = holders_csv.read_text().splitlines()
+            assert lines[0].startswith("holder_id,holder_kind,name,accrued_fen")
+            assert [line.split(",")[0] for line in lines[1:]] == [scenario.museum_id, donor]
 
             await page.screenshot(path=str(LOGS / "dashboard-zh.png"), full_page=True)
         finally:

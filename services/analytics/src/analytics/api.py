@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from analytics import queries
+from analytics import exports, queries
 from analytics.deps import ActiveStore, Monitor, ReplayRunner, State
-from analytics.queries import Table
+from analytics.exports import Table
 from analytics.reports import Granularity, today
 from analytics.schemas import DashboardRead, OverviewRead, PrincipalRead, ReplayRead
 from servicekit.auth import CurrentPrincipal, Principal, Role, require_role
@@ -105,7 +105,7 @@ async def export_table(
     )
     filename = f"{museum_id}-{table.value}-{first}-{last}.csv"
     return Response(
-        queries.csv_table(dashboard, table),
+        exports.csv_table(dashboard, table),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": _attachment(filename)},
     )

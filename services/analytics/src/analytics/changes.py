@@ -62,6 +62,7 @@ __all__ = [
     "museum_day_id",
     "museum_day_ids",
     "nested",
+    "relic_asset_id",
     "utc_minute",
 ]
 
@@ -180,6 +181,11 @@ def museum_block_id(museum_id: str, first: date, span: int) -> str:
 def museum_block_ids(museum_id: str, start: date, end: date) -> list[str]:
     """The `_id` of every block covering [start, end] (missing ones are zeros)."""
     return [museum_block_id(museum_id, first, span) for first, span in block_cover(start, end)]
+
+
+def relic_asset_id(relic_id: str) -> str:
+    """ip's id of a relic's IP asset (`AssetOpened.asset_id`; ip's README, id rules)."""
+    return f"relic-{relic_id}"
 
 
 def last_minutes(now: datetime, count: int = 60) -> list[str]:

@@ -56,6 +56,7 @@ from analytics.changes import (
     nested,
     utc_minute,
 )
+from analytics.holders import Side, payout_shares, royalty_shares
 from contracts.base import Event
 from contracts.catalog import (
     MuseumRegistered,
@@ -168,10 +169,16 @@ def _blocks(m: str, day: str) -> tuple[tuple[str, dict[str, Any]], ...]:
     )
 
 
-def _museum_blocks(out: Changes, m: str, day: str, inc: Mapping[str, int]) -> None:
+def _museum_blocks(
+    out: Changes,
+    m: str,
+    day: str,
+    inc: Mapping[str, int],
+    set: Mapping[str, Any] | None = None,  # noqa: A002
+) -> None:
     """A day's breakdown (nested counters), added to every block holding it."""
     for block_id, on_insert in _blocks(m, day):
-        out.add(MUSEUM_BLOCKS, block_id, inc=inc, on_insert=on_insert)  # copies both
+        out.add(MUSEUM_BLOCKS, block_id, inc=inc, set=set, on_insert=on_insert)  # copies all
 
 
 def _order_paid(event: OrderPaid, out: Changes) -> None:
@@ -246,18 +253,21 @@ def _order_refunded(event: OrderRefunded, out: Changes) -> None:
 
 
 def _royalty(event: RoyaltyAccrued | RoyaltyReversed, out: Changes) -> None:
+    side: Side
     if isinstance(event, RoyaltyAccrued):
-        day, name = local_day(event.accrued_at), "royalty_accrued_fen"
+        day, name, side = local_day(event.accrued_at), "royalty_accrued_fen", "accrued"
     else:
-        day, name = local_day(event.reversed_at), "royalty_reversed_fen"
+        day, name, side = local_day(event.reversed_at), "royalty_reversed_fen", "reversed"
     m, amount = event.museum_id, {name: event.royalty_fen}
+    # the licence's royalty (all holders), and beside it each holder's split
+    shares = royalty_shares(m, event.splits, event.relic_ids, side)
     out.add(PLATFORM_DAYS, day, inc=amount, on_insert={"day": day})
-    _museum_day(out, m, day, amount)
+    _museum_day(out, m, day, {**amount, **shares.day})
     inc = {nested(PRODUCTS_OF_BLOCK, event.product_id, name): event.royalty_fen}
     for relic_id in dict.fromkeys(event.relic_ids):
         inc[nested(RELICS_OF_BLOCK, relic_id, name)] = event.royalty_fen
     inc[nested(LICENSEES, event.licensee_id, name)] = event.royalty_fen
-    _museum_blocks(out, m, day, inc)
+    _museum_blocks(out, m, day, {**inc, **shares.block}, shares.block_set)
     # the part kept against the license's advance
     recouped = event.recouped_fen
     if isinstance(event, RoyaltyReversed):
@@ -275,8 +285,11 @@ def _payout(event: PayoutRecorded, out: Changes) -> None:
     day = local_day(event.paid_at)
     paid = {"royalty_paid_fen": event.amount_fen, "payouts": 1}
     out.add(PLATFORM_DAYS, day, inc=paid, on_insert={"day": day})
-    if event.museum_id is not None:
-        _museum_day(out, event.museum_id, day, paid)
+    if event.museum_id is not None:  # a holder registered under a museum
+        shares = payout_shares(event.museum_id, event.holder_id, event.amount_fen)
+        _museum_day(out, event.museum_id, day, {**paid, **shares.day})
+        if shares.block:
+            _museum_blocks(out, event.museum_id, day, shares.block)
 
 
 def _statement(event: StatementIssued, out: Changes) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from analytics.batch import mark_key
 from analytics.changes import (
+    ASSETS,
     LICENSES,
     MUSEUM_BLOCKS,
     MUSEUM_DAYS,
@@ -33,6 +34,7 @@ from analytics.changes import (
     museum_block_ids,
     museum_day_id,
     museum_day_ids,
+    relic_asset_id,
 )
 from analytics.filters import ACTIVE, by_id, by_ids, guarded, newer_than
 from analytics.seen import POINTER, bucket_chunks, bucket_of
@@ -91,6 +93,11 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     ),
     HotQuery("dashboard product names", _in(PRODUCTS), by_ids(["p-1", "p-2"])),
     HotQuery("dashboard relic names", _in(RELICS), by_ids(["r-1", "r-2"])),
+    HotQuery(
+        "dashboard co-owners' relic assets",
+        _in(ASSETS),
+        by_ids([relic_asset_id("r-1"), relic_asset_id("r-2")]),
+    ),
     HotQuery("dashboard guarantees", _in(LICENSES), by_ids(["lic-1", "lic-2"])),
     # the operator overview
     HotQuery("overview all time", _in(PLATFORM_TOTALS), by_id(PLATFORM_TOTAL_ID)),

@@ -1,17 +1,13 @@
-"""Read use cases: a museum's dashboard, the operator overview, CSV tables."""
+"""Read use cases: a museum's dashboard, the operator overview (CSV: exports.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel
-
-from analytics import reports
+from analytics import holders, reports
 from analytics.changes import (
     LICENSE_INDEX,
     LICENSEES,
@@ -20,10 +16,15 @@ from analytics.changes import (
     TZ,
     field_id,
     last_minutes,
+    relic_asset_id,
 )
+from analytics.holders import CoOwner, Shares
 from analytics.overview import KafkaSnapshot
 from analytics.reports import Granularity, Totals
 from analytics.schemas import (
+    CoOwnerRead,
+    CoOwnerRelicRead,
+    DashboardFiguresRead,
     DashboardRead,
     FiguresRead,
     GuaranteeRead,
@@ -32,15 +33,107 @@ from analytics.schemas import (
     OverviewRead,
     PeriodRead,
     RankedRead,
+    RelicRankedRead,
+    ShareRead,
     TopicRead,
 )
 from analytics.store import ProjectionStore, Row
 
-__all__ = ["Table", "csv_table", "museum_dashboard", "overview"]
+__all__ = ["museum_dashboard", "overview"]
 
 
 def _figures(t: Totals) -> FiguresRead:
     return FiguresRead(**t.as_dict())
+
+
+def _dashboard_figures(rows: Sequence[Mapping[str, Any]]) -> DashboardFiguresRead:
+    """The sales and licence royalty of museum-day rows, and beside them the
+    museum's own share and its co-owners' (ip's splits and payouts)."""
+    own, co = holders.shares(rows, "own"), holders.shares(rows, "co")
+    return DashboardFiguresRead(
+        **reports.totals(rows).as_dict(),
+        museum_share_accrued_fen=own.accrued_fen,
+        museum_share_reversed_fen=own.reversed_fen,
+        museum_share_net_fen=own.net_fen,
+        museum_share_paid_fen=own.paid_fen,
+        museum_share_outstanding_fen=own.outstanding_fen,
+        co_owner_share_accrued_fen=co.accrued_fen,
+        co_owner_share_reversed_fen=co.reversed_fen,
+        co_owner_share_net_fen=co.net_fen,
+        co_owner_share_paid_fen=co.paid_fen,
+        co_owner_share_outstanding_fen=co.outstanding_fen,
+    )
+
+
+def _share(holder_id: str, kind: str | None, s: Shares, name: str | None = None) -> dict[str, Any]:
+    return {
+        "holder_id": holder_id,
+        "holder_kind": kind,
+        "name": name,
+        "accrued_fen": s.accrued_fen,
+        "reversed_fen": s.reversed_fen,
+        "net_fen": s.net_fen,
+        "paid_fen": s.paid_fen,
+        "outstanding_fen": s.outstanding_fen,
+    }
+
+
+def _donor_names(relics: Mapping[str, Row]) -> dict[str, str]:
+    """A donor's name, as its donated relic carries it (catalog's DonorRef)."""
+    out: dict[str, str] = {}
+    for relic in relics.values():
+        donor = relic.get("donor") or {}
+        if donor.get("donor_id") and donor.get("name"):
+            out[str(donor["donor_id"])] = str(donor["name"])
+    return out
+
+
+def _holders_of(assets: Mapping[str, Row]) -> dict[str, set[str]]:
+    """Per relic, the holders its asset lists (its latest shares)."""
+    return {
+        str(a["relic_id"]): {str(s.get("holder_id")) for s in a.get("shares") or []}
+        for a in assets.values()
+        if a.get("relic_id") and a.get("shares")
+    }
+
+
+def _co_owner(owner: CoOwner, relics: Mapping[str, Row], names: Mapping[str, str]) -> CoOwnerRead:
+    return CoOwnerRead(
+        **_share(owner.holder_id, owner.kind, owner.shares, names.get(owner.holder_id)),
+        relics=[
+            CoOwnerRelicRead(
+                relic_id=relic_id,
+                name_zh=relics.get(relic_id, {}).get("name_zh"),
+                name_en=relics.get(relic_id, {}).get("name_en"),
+                accrued_fen=part.accrued_fen,
+                reversed_fen=part.reversed_fen,
+                net_fen=part.net_fen,
+            )
+            for relic_id, part in sorted(owner.relics.items())
+        ],
+    )
+
+
+def _relic_rows(
+    rows: list[RankedRead], breakdown: Sequence[Row], owners: Sequence[CoOwner]
+) -> list[RelicRankedRead]:
+    """The relic rows, each with the museum's and the co-owners' share."""
+    own_of, co_of = holders.own_by_relic(breakdown), holders.co_by_relic(owners)
+    out = []
+    for row in rows:
+        own, co = own_of.get(row.id, Shares()), co_of.get(row.id, Shares())
+        out.append(
+            RelicRankedRead(
+                **row.model_dump(),
+                museum_share_accrued_fen=own.accrued_fen,
+                museum_share_reversed_fen=own.reversed_fen,
+                museum_share_net_fen=own.net_fen,
+                co_owner_share_accrued_fen=co.accrued_fen,
+                co_owner_share_reversed_fen=co.reversed_fen,
+                co_owner_share_net_fen=co.net_fen,
+            )
+        )
+    return out
 
 
 def _ranked(
@@ -133,9 +226,19 @@ async def museum_dashboard(
     products = reports.rank_nested(breakdown, PRODUCTS_OF_BLOCK, limit=top)
     relics = reports.rank_nested(breakdown, RELICS_OF_BLOCK, limit=top)
     licensees = reports.rank_nested(breakdown, LICENSEES, limit=top)
-    product_names, relic_names = await asyncio.gather(
-        store.products([k for k, _ in products]), store.relics([k for k, _ in relics])
+    owners = holders.co_owners(breakdown)
+    # the named relics: the top ones and those the co-owners' shares came
+    # from; and the assets of the latter (which holders each relic has)
+    owned = list(dict.fromkeys(r for o in owners for r in o.relics))
+    relic_ids = list(dict.fromkeys([*(k for k, _ in relics), *owned]))
+    product_names, relic_names, assets = await asyncio.gather(
+        store.products([k for k, _ in products]),
+        store.relics(relic_ids),
+        store.assets([relic_asset_id(r) for r in owned]),
     )
+    owners = holders.owns(owners, _holders_of(assets))
+    donors = _donor_names(relic_names)
+    own = holders.shares(days, "own")
     return DashboardRead(
         museum_id=museum_id,
         museum_name_zh=museum.get("name_zh"),
@@ -145,13 +248,24 @@ async def museum_dashboard(
         granularity=granularity.value,
         timezone=str(TZ),
         projection_version=store.version,
-        totals=_figures(reports.totals(days)),
+        totals=_dashboard_figures(days),
         series=[
-            PeriodRead(period=p.key, start=p.start, end=p.end, **t.as_dict())
-            for p, t in reports.series(days, start, end, granularity)
+            PeriodRead(
+                period=p.key,
+                start=p.start,
+                end=p.end,
+                **_dashboard_figures(rows).model_dump(),
+            )
+            for p, rows in reports.by_period(days, start, end, granularity)
         ],
+        museum_share=ShareRead(
+            **_share(museum_id, "museum", own, museum.get("name_zh") or museum.get("name_en"))
+        ),
+        co_owners=[_co_owner(o, relic_names, donors) for o in owners],
         top_products=_ranked(products, product_names, "title_zh", "title_en"),
-        top_relics=_ranked(relics, relic_names, "name_zh", "name_en"),
+        top_relics=_relic_rows(
+            _ranked(relics, relic_names, "name_zh", "name_en"), breakdown, owners
+        ),
         top_licensees=_ranked(licensees, {}, "name_zh", "name_en"),
         guarantees=[_guarantee(row) for row in licenses],
     )
@@ -202,46 +316,3 @@ async def overview(*, store: ProjectionStore, kafka: KafkaSnapshot, now: datetim
         ],
         dead_letters_total=sum(dlq.values()),
     )
-
-
-# --- CSV -------------------------------------------------------------------------
-
-
-class Table(StrEnum):
-    REVENUE = "revenue"
-    PRODUCTS = "top-products"
-    RELICS = "top-relics"
-    LICENSEES = "top-licensees"
-    GUARANTEES = "guarantees"
-
-
-def csv_table(dashboard: DashboardRead, table: Table) -> str:
-    rows: Sequence[BaseModel] = {  # type: ignore[assignment]
-        Table.REVENUE: dashboard.series,
-        Table.PRODUCTS: dashboard.top_products,
-        Table.RELICS: dashboard.top_relics,
-        Table.LICENSEES: dashboard.top_licensees,
-        Table.GUARANTEES: dashboard.guarantees,
-    }[table]
-    model: type[BaseModel] = {  # type: ignore[assignment]
-        Table.REVENUE: PeriodRead,
-        Table.PRODUCTS: RankedRead,
-        Table.RELICS: RankedRead,
-        Table.LICENSEES: RankedRead,
-        Table.GUARANTEES: GuaranteeRead,
-    }[table]
-    columns = list(model.model_fields)
-    if table is Table.REVENUE:  # the period first
-        columns = [
-            "period",
-            "start",
-            "end",
-            *[c for c in columns if c not in {"period", "start", "end"}],
-        ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        data = row.model_dump(mode="json")
-        writer.writerow(["" if data[c] is None else data[c] for c in columns])
-    return buffer.getvalue()

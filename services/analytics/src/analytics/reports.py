@@ -22,6 +22,7 @@ __all__ = [
     "Period",
     "Totals",
     "bps",
+    "by_period",
     "guarantee_progress",
     "period_of",
     "periods",
@@ -128,16 +129,23 @@ def totals(rows: Iterable[Mapping[str, Any]]) -> Totals:
     return Totals(**sums)
 
 
+def by_period(
+    rows: Iterable[Mapping[str, Any]], start: date, end: date, granularity: Granularity
+) -> list[tuple[Period, list[Mapping[str, Any]]]]:
+    """Daily rows (each with a `day`) grouped per period; empty periods have none."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        day = date.fromisoformat(str(row["day"]))
+        if start <= day <= end:
+            grouped.setdefault(period_of(day, granularity), []).append(row)
+    return [(p, grouped.get(p.key, [])) for p in periods(start, end, granularity)]
+
+
 def series(
     rows: Iterable[Mapping[str, Any]], start: date, end: date, granularity: Granularity
 ) -> list[tuple[Period, Totals]]:
     """Daily rows (each with a `day`) summed per period; empty periods are zeros."""
-    by_period: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        day = date.fromisoformat(str(row["day"]))
-        if start <= day <= end:
-            by_period.setdefault(period_of(day, granularity), []).append(row)
-    return [(p, totals(by_period.get(p.key, []))) for p in periods(start, end, granularity)]
+    return [(p, totals(rs)) for p, rs in by_period(rows, start, end, granularity)]
 
 
 def rank(rows: Iterable[Mapping[str, Any]], key: str, *, limit: int) -> list[tuple[str, Totals]]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = [
+    "CoOwnerRead",
+    "CoOwnerRelicRead",
+    "DashboardFiguresRead",
     "DashboardRead",
     "FiguresRead",
     "GuaranteeRead",
@@ -16,9 +19,17 @@ __all__ = [
     "PeriodRead",
     "PrincipalRead",
     "RankedRead",
+    "RelicRankedRead",
     "ReplayRead",
+    "ShareRead",
     "TopicRead",
 ]
+
+
+_LICENCE = (
+    "the licence royalty: what licensees owe, ALL rights holders together"
+    " (not the museum's income: see museum_share_*)"
+)
 
 
 class FiguresRead(BaseModel):
@@ -31,14 +42,39 @@ class FiguresRead(BaseModel):
     orders: int
     refunds: int
     refund_rate_bps: int
-    royalty_accrued_fen: int
-    royalty_reversed_fen: int
-    royalty_net_fen: int
-    royalty_paid_fen: int
-    royalty_outstanding_fen: int
+    royalty_accrued_fen: int = Field(description=f"accrued: {_LICENCE}")
+    royalty_reversed_fen: int = Field(description=f"reversed: {_LICENCE}")
+    royalty_net_fen: int = Field(description=f"accrued - reversed: {_LICENCE}")
+    royalty_paid_fen: int = Field(
+        description="paid out to every holder registered under the museum (itself and its"
+        " co-owners); on the overview, to every holder"
+    )
+    royalty_outstanding_fen: int = Field(
+        description="licence royalty net - paid to all holders (a whole-licence figure)"
+    )
 
 
-class PeriodRead(FiguresRead):
+_OWN = "the museum's OWN share (ip's holder id = the museum id): "
+_CO = "the co-owners' shares together (donors and other holders of the museum's relics): "
+
+
+class DashboardFiguresRead(FiguresRead):
+    """A museum's figures: the sales, the licence royalty, and what of that
+    royalty ip owes the museum itself and its co-owners (ip's splits)."""
+
+    museum_share_accrued_fen: int = Field(description=_OWN + "accrued")
+    museum_share_reversed_fen: int = Field(description=_OWN + "reversed")
+    museum_share_net_fen: int = Field(description=_OWN + "accrued - reversed")
+    museum_share_paid_fen: int = Field(description=_OWN + "paid out to the museum")
+    museum_share_outstanding_fen: int = Field(description=_OWN + "net - paid")
+    co_owner_share_accrued_fen: int = Field(description=_CO + "accrued")
+    co_owner_share_reversed_fen: int = Field(description=_CO + "reversed")
+    co_owner_share_net_fen: int = Field(description=_CO + "accrued - reversed")
+    co_owner_share_paid_fen: int = Field(description=_CO + "paid out to them")
+    co_owner_share_outstanding_fen: int = Field(description=_CO + "net - paid")
+
+
+class PeriodRead(DashboardFiguresRead):
     period: str
     start: date
     end: date
@@ -57,6 +93,46 @@ class RankedRead(BaseModel):
     royalty_accrued_fen: int
     royalty_reversed_fen: int
     royalty_net_fen: int
+
+
+class RelicRankedRead(RankedRead):
+    """A relic's row: its licence royalty, and the museum's and the co-owners'
+    shares of it (no payouts: ip pays holders, not relics)."""
+
+    museum_share_accrued_fen: int = 0
+    museum_share_reversed_fen: int = 0
+    museum_share_net_fen: int = 0
+    co_owner_share_accrued_fen: int = 0
+    co_owner_share_reversed_fen: int = 0
+    co_owner_share_net_fen: int = 0
+
+
+class ShareRead(BaseModel):
+    """One holder's royalty share over the range: ip's splits to that holder
+    and ip's payouts to it, so `outstanding_fen` over a range holding all of
+    the holder's activity equals ip's `GET /holders/{holder_id}/balance`."""
+
+    holder_id: str
+    holder_kind: str | None  # museum | donor | artist | company
+    name: str | None = None  # a donor's name, from the relic it donated
+    accrued_fen: int
+    reversed_fen: int
+    net_fen: int
+    paid_fen: int
+    outstanding_fen: int
+
+
+class CoOwnerRelicRead(BaseModel):
+    relic_id: str
+    name_zh: str | None = None
+    name_en: str | None = None
+    accrued_fen: int
+    reversed_fen: int
+    net_fen: int
+
+
+class CoOwnerRead(ShareRead):
+    relics: list[CoOwnerRelicRead]  # the relics its share came from
 
 
 class GuaranteeRead(BaseModel):
@@ -88,10 +164,12 @@ class DashboardRead(BaseModel):
     granularity: str
     timezone: str
     projection_version: int
-    totals: FiguresRead
+    totals: DashboardFiguresRead
     series: list[PeriodRead]
+    museum_share: ShareRead  # what ip owes the museum itself (holder id = museum id)
+    co_owners: list[CoOwnerRead]  # every co-owner with a share or a payout in the range
     top_products: list[RankedRead]
-    top_relics: list[RankedRead]
+    top_relics: list[RelicRankedRead]
     top_licensees: list[RankedRead]
     guarantees: list[GuaranteeRead]
 

@@ -33,6 +33,7 @@ from pymongo.errors import DuplicateKeyError, WriteError
 
 from analytics.batch import DocFold, GuardedChange
 from analytics.changes import (
+    ASSETS,
     LICENSES,
     MUSEUM_BLOCKS,
     MUSEUM_DAYS,
@@ -343,6 +344,9 @@ class ProjectionStore:
 
     async def relics(self, ids: Sequence[str]) -> dict[str, Row]:
         return await self.by_ids(RELICS, ids)
+
+    async def assets(self, ids: Sequence[str]) -> dict[str, Row]:
+        return await self.by_ids(ASSETS, ids)
 
     async def licenses(self, ids: Sequence[str]) -> dict[str, Row]:
         return await self.by_ids(LICENSES, ids)

@@ -9,33 +9,52 @@
       title: "文创销售与版税", token: "访问令牌", museum: "博物馆", from: "开始日期", to: "结束日期",
       granularity: "粒度", day: "按日", week: "按周", month: "按月", apply: "查询",
       gross_fen: "销售总额", refunds_fen: "退款", net_fen: "净销售额", units: "净销量（件）",
-      orders: "订单数", refund_rate: "退款率", royalty_accrued_fen: "应计版税",
-      royalty_reversed_fen: "冲回版税", royalty_paid_fen: "已付版税", royalty_outstanding_fen: "待付版税",
+      orders: "订单数", refund_rate: "退款率", royalty_accrued_fen: "授权版税应计（全体权利人）",
+      royalty_reversed_fen: "授权版税冲回（全体权利人）", royalty_paid_fen: "已付版税（本馆及共有人）",
+      royalty_outstanding_fen: "授权版税待付（全体权利人）",
+      museum_share: "本馆应得份额", co_owner_share: "共有人（捐赠者等）份额", share_accrued: "应计",
+      share_reversed: "冲回", share_paid: "已付", share_outstanding: "待付",
+      shares_note: "份额即 ip 账本按权利人拆分的版税：本馆份额对应 ip 中本馆（权利人编号 = 博物馆编号）的余额；授权版税是全体权利人合计，并非本馆收入。",
+      table_holders: "按权利人的版税", by_relic_csv: "按文物 CSV", holder: "权利人", kind: "类型",
+      museum_share_net_fen: "本馆净份额", co_owner_share_net_fen: "共有人净份额",
+      museum_share_outstanding_fen: "本馆待付", accrued_fen: "应计", reversed_fen: "冲回",
+      net_share: "净份额", paid_fen: "已付", outstanding_fen: "待付", museum_share_line: "本馆净份额",
+      kind_museum: "博物馆", kind_donor: "捐赠者", kind_artist: "艺术家", kind_company: "企业",
       chart_revenue: "销售额与版税趋势", chart_products: "热销文创产品", chart_relics: "文物排行榜",
       chart_licensees: "被授权方构成", chart_guarantees: "保底版税进度", table_revenue: "分期明细",
-      period: "期间", name: "名称", royalty_net_fen: "净版税", progress: "进度", earned_fen: "已实现",
+      period: "期间", name: "名称", royalty_net_fen: "授权版税净额", progress: "进度", earned_fen: "已实现",
       minimum_guarantee_fen: "保底金额", shortfall_fen: "差额", status: "状态", license: "授权",
       loading: "加载中…", ready: "已更新", forbidden: "无权查看该博物馆", need_token: "请提供访问令牌",
       error: "加载失败", footer: "金额单位：人民币元；日期按北京时间（Asia/Shanghai）划分。",
-      net_sales: "净销售额", refunds: "退款", royalty_net: "净版税", royalty_paid: "已付版税",
+      net_sales: "净销售额", refunds: "退款", royalty_net: "授权版税净额（全体权利人）", royalty_paid: "已付版税",
       active: "有效", suspended: "暂停", revoked: "已撤销", expired: "已到期",
     },
     en: {
       title: "Sales & royalties", token: "Access token", museum: "Museum", from: "From", to: "To",
       granularity: "Granularity", day: "Daily", week: "Weekly", month: "Monthly", apply: "Apply",
       gross_fen: "Gross sales", refunds_fen: "Refunds", net_fen: "Net sales", units: "Net units",
-      orders: "Orders", refund_rate: "Refund rate", royalty_accrued_fen: "Royalties accrued",
-      royalty_reversed_fen: "Royalties reversed", royalty_paid_fen: "Royalties paid",
-      royalty_outstanding_fen: "Royalties outstanding",
+      orders: "Orders", refund_rate: "Refund rate", royalty_accrued_fen: "Licence royalty accrued (all holders)",
+      royalty_reversed_fen: "Licence royalty reversed (all holders)",
+      royalty_paid_fen: "Royalties paid (museum and co-owners)",
+      royalty_outstanding_fen: "Licence royalty outstanding (all holders)",
+      museum_share: "Museum's own share", co_owner_share: "Co-owners' share (donors…)",
+      share_accrued: "Accrued", share_reversed: "Reversed", share_paid: "Paid", share_outstanding: "Outstanding",
+      shares_note: "Shares are ip's ledger splits by rights holder: the museum's own share is ip's balance for the museum (holder id = museum id). The licence royalty is all holders together, not the museum's income.",
+      table_holders: "Royalties by holder", by_relic_csv: "CSV by relic", holder: "Holder", kind: "Kind",
+      museum_share_net_fen: "Museum share (net)", co_owner_share_net_fen: "Co-owner share (net)",
+      museum_share_outstanding_fen: "Museum share outstanding", accrued_fen: "Accrued",
+      reversed_fen: "Reversed", net_share: "Net share", paid_fen: "Paid", outstanding_fen: "Outstanding",
+      museum_share_line: "Museum's own share (net)",
+      kind_museum: "museum", kind_donor: "donor", kind_artist: "artist", kind_company: "company",
       chart_revenue: "Revenue and royalties over time", chart_products: "Top products",
       chart_relics: "Relic leaderboard", chart_licensees: "Licensee breakdown",
       chart_guarantees: "Minimum guarantee progress", table_revenue: "By period",
-      period: "Period", name: "Name", royalty_net_fen: "Net royalty", progress: "Progress",
+      period: "Period", name: "Name", royalty_net_fen: "Net licence royalty", progress: "Progress",
       earned_fen: "Earned", minimum_guarantee_fen: "Guarantee", shortfall_fen: "Shortfall",
       status: "Status", license: "License", loading: "Loading…", ready: "Updated",
       forbidden: "You may not see this museum", need_token: "An access token is needed",
       error: "Could not load", footer: "Amounts in CNY; days are Beijing time (Asia/Shanghai).",
-      net_sales: "Net sales", refunds: "Refunds", royalty_net: "Net royalty", royalty_paid: "Royalties paid",
+      net_sales: "Net sales", refunds: "Refunds", royalty_net: "Net licence royalty (all holders)", royalty_paid: "Royalties paid",
       active: "active", suspended: "suspended", revoked: "revoked", expired: "expired",
     },
   };
@@ -167,6 +186,7 @@
         { id: "net", name: t("net_sales"), type: "bar", data: data.series.map((p) => toYuan(p.net_fen)) },
         { id: "refunds", name: t("refunds"), type: "bar", data: data.series.map((p) => toYuan(p.refunds_fen)) },
         { id: "royalty", name: t("royalty_net"), type: "line", smooth: true, data: data.series.map((p) => toYuan(p.royalty_net_fen)) },
+        { id: "museum_share", name: t("museum_share_line"), type: "line", data: data.series.map((p) => toYuan(p.museum_share_net_fen)) },
         { id: "paid", name: t("royalty_paid"), type: "line", data: data.series.map((p) => toYuan(p.royalty_paid_fen)) },
       ],
     }, true);
@@ -194,9 +214,10 @@
     }, true);
   }
 
-  function table(id, columns, rows) {
+  function table(id, columns, rows, rowKey) {
     const head = "<tr>" + columns.map(([key]) => `<th>${t(key)}</th>`).join("") + "</tr>";
-    const body = rows.map((row) => "<tr>" + columns.map(([key, get, kind]) => {
+    const open = (row) => (rowKey ? `<tr data-row="${escapeHtml(String(rowKey(row)))}">` : "<tr>");
+    const body = rows.map((row) => open(row) + columns.map(([key, get, kind]) => {
       const value = get(row);
       const text = kind ? format(kind, value) : value;
       return `<td data-col="${key}"${kind ? ` data-value="${value}"` : ""}>${escapeHtml(String(text))}</td>`;
@@ -212,10 +233,17 @@
     const money = (key) => [key, (r) => r[key], "fen"];
     table("table-revenue", [["period", (r) => r.period], money("gross_fen"), money("refunds_fen"), money("net_fen"),
       ["orders", (r) => r.orders, "count"], money("royalty_accrued_fen"), money("royalty_reversed_fen"),
-      money("royalty_paid_fen"), money("royalty_outstanding_fen")], data.series);
+      money("royalty_paid_fen"), money("royalty_outstanding_fen"), money("museum_share_net_fen"),
+      money("museum_share_outstanding_fen"), money("co_owner_share_net_fen")], data.series);
+    const holders = [data.museum_share, ...data.co_owners];
+    const museumName = (state.lang === "zh" ? data.museum_name_zh : data.museum_name_en) || data.museum_name_zh;
+    const holderName = (r) => (r.holder_id === data.museum_id ? museumName : r.name) || r.holder_id;
+    table("table-holders", [["holder", holderName], ["kind", (r) => (r.holder_kind ? t("kind_" + r.holder_kind) : "")],
+      money("accrued_fen"), money("reversed_fen"), ["net_share", (r) => r.net_fen, "fen"], money("paid_fen"),
+      money("outstanding_fen")], holders, (r) => r.holder_id);
     const ranked = [["name", label], money("net_fen"), ["units", (r) => r.net_units, "count"], money("royalty_net_fen")];
     table("table-top-products", ranked, data.top_products);
-    table("table-top-relics", ranked, data.top_relics);
+    table("table-top-relics", [...ranked, money("museum_share_net_fen"), money("co_owner_share_net_fen")], data.top_relics);
     table("table-top-licensees", ranked, data.top_licensees);
     table("table-guarantees", [["license", (r) => r.license_id], ["status", (r) => (r.status ? t(r.status) : "")],
       money("earned_fen"), money("minimum_guarantee_fen"), ["progress", (r) => r.progress_bps, "bps"],
