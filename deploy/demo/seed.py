@@ -12,7 +12,9 @@ first, so running it twice changes nothing (the second run creates nothing):
    (`relic-<relic id>`) as museum 70 % / donor 30 % from `relic.registered`;
 3. waits until ip has each licensed relic's asset (`GET /assets/{id}`);
 4. licensee -> ip `POST /licenses` (found again among the licensee's licenses
-   by museum, assets and exclusivity), museum -> `POST /licenses/{id}/approve`;
+   by museum, assets and exclusivity); on a first-grade relic, museum ->
+   `PUT /licenses/{id}/approval-reference` (the state approval); museum ->
+   `POST /licenses/{id}/approve`;
 5. licensee -> catalog `POST /products` with the license and its stock, once
    catalog's license replica knows the grant (until then catalog answers 422
    "unknown license"), then `POST /products/{id}/activate`. An SKU already
@@ -365,6 +367,18 @@ class Seeder:
                     raise _fail(f"license {spec.key} ({spec.licensee})", response)
                 lic = response.json()
                 self.result.licenses.created += 1
+            if lic["status"] == "applied" and spec.approval:
+                # a first-grade relic's licence: the state approval is recorded first
+                number, approved_on = spec.approval
+                response = await call(
+                    self.ip,
+                    "PUT",
+                    f"/licenses/{lic['license_id']}/approval-reference",
+                    json={"number": number, "approved_on": approved_on},
+                    headers=museum,
+                )
+                if response.status_code != 200:
+                    raise _fail(f"approval reference of {lic['license_id']}", response)
             if lic["status"] == "applied":
                 response = await call(
                     self.ip, "POST", f"/licenses/{lic['license_id']}/approve", headers=museum

@@ -156,7 +156,8 @@ async def _world(
 async def _state(svc: Services) -> dict[str, list[dict[str, Any]]]:
     """Everything the order consumer writes, whole (a test may scan)."""
     db = svc.store.db
-    names = ["journal", "license_heads", "ledger_days", "ledger_balances", "accrual_reversals"]
+    names = ["journal", "license_heads", "ledger_days", "ledger_months", "ledger_balances"]
+    names += ["accrual_reversals", "order_postings"]
     names += ["unmatched", "outbox_pending"]
     return {n: [d async for d in db[n].find({}).sort("_id", 1)] for n in names}
 

@@ -1,404 +1,265 @@
-"""The ledger's `_id`-keyed read side: per-account day buckets and balances.
+"""The ledger's `_id`-keyed read side: day chunks, month indexes, balances
+(the documents are described in ip.book_docs).
 
 The journal (one document per posting) is the truth, but reading it by
 account, holder or licensee is a scan on the local store. So every posting is
-also projected, once, into two kinds of documents found by `_id` only:
+also projected into its accounts' books, found by `_id` only, once per
+posting and again whenever its cause is redelivered (ip.ledger), so a crash
+between the insert and the projection heals on the next delivery.
 
-- a day bucket per account, `_id` = `<account>/<UTC day>/<period>`: the
-  postings of that account that day in that period (id, time, amount), with
-  their count `n` and sum; a posting is appended only if its id is not there
-  yet (`ids: {$ne: id}` in the same single-document update), so a redelivered
-  or repeated projection changes nothing;
-- a balance per account, `_id` = the account: per bucket key the last
-  snapshot `{n, sum_fen, payouts}` it copied from that bucket, moved only
-  forward (a snapshot with a larger `n`). The balance is the sum of the
-  snapshots: exact whatever the order of concurrent projections, and it reads
-  one document.
+A projection round reads the day's chunks (ids, by `$in`), appends what is
+missing to the last chunk under an exact-count guard (`n` as read: the
+content is the one read, so nothing can be appended twice) and opens the
+next chunk only behind a full one; then it copies the chunks' totals into
+their month indexes and the months' totals into the balances. In the usual
+case: one read and one write of chunks, one write and one read of months,
+one write of balances, whatever the batch size.
 
-A posting is projected right after its insert and again whenever its cause is
-redelivered (ip.ledger), so a crash between the two writes heals on the next
-delivery. Pages walk the bucket keys listed in the balance document in order
-and read buckets by `$in` on `_id`: a page costs what it shows, not history.
-The cursor is opaque: base64 of the last posting's (time, id).
+Pages (ip.book_pages) read the balance, the month indexes from the cursor on
+and then only the chunks the page needs: a page decodes at most a few
+chunks of `CHUNK` postings, not a day, not history.
 """
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ip.book_docs import (
+    BALANCES,
+    BUCKETS,
+    CHUNK,
+    MONTHS,
+    BookLine,
+    ChunkState,
+    Plan,
+    by_id,
+    by_ids,
+    chunk_doc,
+    chunk_id,
+    chunk_state,
+    fill_update,
+    group_lines,
+    month_chunks,
+    month_id,
+    month_snapshot,
+    month_totals,
+    plan_appends,
+    snapshot_update,
+)
 from ip.errors import Contention
 
-__all__ = [
-    "BUCKETS",
-    "BALANCES",
-    "AccountBook",
-    "BookLine",
-    "Books",
-    "Page",
-    "balance_key",
-    "bucket_id",
-    "bucket_update",
-    "by_id",
-    "by_ids",
-    "new_bucket",
-    "snapshot_update",
-    "day_of",
-    "decode_cursor",
-    "encode_cursor",
-    "fold",
-    "folded_append",
-    "stamp",
-]
+__all__ = ["AccountBook", "Books", "MonthTotals"]
 
 Doc = dict[str, Any]
-BUCKETS = "ledger_days"
-BALANCES = "ledger_balances"
-PAGE_BUCKETS = 16
-MAX_APPEND_ROUNDS = 20  # bucket documents read per round trip while filling a page
+MAX_ROUNDS = 20
+PROBE = 3  # chunk ids asked beyond the last one known, per day
+_TOTALS = {"account": 1, "day": 1, "period": 1, "k": 1, "n": 1, "sum_fen": 1, "payouts": 1}
 
 
 @dataclass(frozen=True)
-class BookLine:
-    """One posting as one account sees it (raw amount: debit positive)."""
-
-    posting_id: str
-    at: str  # posted_at, ISO UTC to the millisecond (sorts as text)
-    period: str
-    kind: str
-    amount_fen: int
+class MonthTotals:
+    n: int
+    sum_fen: int
+    payouts: int
+    periods: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class AccountBook:
-    """An account's balance document: raw sum, payouts and where its buckets are."""
+    """An account's balance document: raw sum, payouts and its months."""
 
     account: str
     sum_fen: int
     payouts: int
-    keys: tuple[str, ...]  # "<day>_<period>", sorted
+    months: dict[str, MonthTotals]  # UTC month -> its totals
 
 
-@dataclass(frozen=True)
-class Page:
-    lines: list[BookLine]
-    next_cursor: str | None
-
-
-def by_id(doc_id: str) -> Doc:
-    return {"_id": doc_id}
-
-
-def by_ids(doc_ids: Sequence[str]) -> Doc:
-    return {"_id": {"$in": list(doc_ids)}}
-
-
-def stamp(at: datetime) -> str:
-    """posted_at as stored (BSON keeps milliseconds), as sortable text."""
-    return at.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def day_of(at: datetime) -> str:
-    return stamp(at)[:10]
-
-
-def balance_key(day: str, period: str) -> str:
-    return f"{day}_{period}"
-
-
-def bucket_id(account: str, day: str, period: str) -> str:
-    return f"{account}/{day}/{period}"
-
-
-def encode_cursor(line: BookLine) -> str:
-    raw = f"{line.at}|{line.posting_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """(time, posting id) after which the next page starts; ValueError if malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("malformed cursor") from exc
-    at, sep, posting_id = raw.partition("|")
-    if not sep or len(at) < 10 or not posting_id:
-        raise ValueError("malformed cursor")
-    return at, posting_id
-
-
-def _book(doc: Doc | None, account: str) -> AccountBook:
-    days: dict[str, Doc] = (doc or {}).get("days") or {}
+def book_of(doc: Doc | None, account: str) -> AccountBook:
+    months = {
+        m: MonthTotals(
+            int(t["n"]), int(t["sum_fen"]), int(t.get("payouts", 0)), tuple(t.get("periods", ()))
+        )
+        for m, t in ((doc or {}).get("months") or {}).items()
+    }
     return AccountBook(
         account=account,
-        sum_fen=sum(int(d.get("sum_fen", 0)) for d in days.values()),
-        payouts=sum(int(d.get("payouts", 0)) for d in days.values()),
-        keys=tuple(sorted(days)),
-    )
-
-
-def new_bucket(account: str, day: str, period: str) -> Doc:
-    return {
-        "$setOnInsert": {
-            "account": account,
-            "day": day,
-            "period": period,
-            "n": 0,
-            "sum_fen": 0,
-            "payouts": 0,
-            "ids": [],
-            "items": [],
-        }
-    }
-
-
-def bucket_update(line: BookLine, account: str, day: str) -> tuple[Doc, Doc]:
-    """(filter, update) that appends `line` to its bucket unless it is there."""
-    item = {"id": line.posting_id, "at": line.at, "kind": line.kind, "amount_fen": line.amount_fen}
-    return (
-        {"_id": bucket_id(account, day, line.period), "ids": {"$ne": line.posting_id}},
-        {
-            "$push": {"ids": line.posting_id, "items": item},
-            "$inc": {
-                "n": 1,
-                "sum_fen": line.amount_fen,
-                "payouts": 1 if line.kind == "payout" else 0,
-            },
-        },
-    )
-
-
-def folded_append(bucket: Doc) -> tuple[Doc, Doc]:
-    """(filter, update) that appends a folded bucket's lines (see `fold`) to
-    its stored bucket, unless any of them is there already."""
-    return (
-        {"_id": bucket["_id"], "ids": {"$nin": bucket["ids"]}},
-        {
-            "$push": {"ids": {"$each": bucket["ids"]}, "items": {"$each": bucket["items"]}},
-            "$inc": {"n": bucket["n"], "sum_fen": bucket["sum_fen"], "payouts": bucket["payouts"]},
-        },
-    )
-
-
-def snapshot_update(bucket: Doc) -> tuple[Doc, Doc]:
-    """(filter, update) copying a bucket's totals into its account's balance,
-    unless the balance holds that bucket at the same count or later."""
-    key = balance_key(bucket["day"], bucket["period"])
-    n = int(bucket["n"])
-    return (
-        {"_id": bucket["account"], f"days.{key}.n": {"$not": {"$gte": n}}},
-        {
-            "$set": {
-                f"days.{key}": {
-                    "n": n,
-                    "sum_fen": int(bucket["sum_fen"]),
-                    "payouts": int(bucket.get("payouts", 0)),
-                }
-            }
-        },
+        sum_fen=sum(t.sum_fen for t in months.values()),
+        payouts=sum(t.payouts for t in months.values()),
+        months=dict(sorted(months.items())),
     )
 
 
 class Books:
-    """The buckets and balances of one ip database."""
+    """The chunks, month indexes and balances of one ip database."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self.buckets: AsyncCollection[Doc] = db[BUCKETS]
+        self.chunks: AsyncCollection[Doc] = db[BUCKETS]
+        self.months: AsyncCollection[Doc] = db[MONTHS]
         self.balances: AsyncCollection[Doc] = db[BALANCES]
+        # per day, the last chunk seen (a hint: reads probe past it)
+        self._last: dict[str, int] = {}
+
+    # --- writing -------------------------------------------------------------
 
     async def project(self, lines: Sequence[tuple[str, BookLine]], *, fresh: bool = False) -> None:
-        """Append each (account, line) to its bucket unless it is there, then
-        move the balances; each round trip names its documents by `_id`.
-
-        Each bucket gets ONE append of all its missing lines, guarded on none
-        of them being there (many updates of one document in one command can
-        stall the local store). `fresh`: the lines are of postings the caller
-        has just inserted, so none can be in a bucket yet unless a rival
-        projected it meanwhile: the first round skips reading the buckets.
-        Should a guard fail (a rival appended some), the buckets are read and
-        what is still missing is appended: three commands in the usual case."""
-        if not lines:
+        """Put each (account, line) into its day's chunks unless it is there,
+        then move the month indexes and balances. `fresh` is accepted for
+        callers that just inserted the postings; every round reads the day's
+        chunks all the same (a rival may have projected them meanwhile)."""
+        del fresh
+        days = group_lines(lines)
+        if not days:
             return
-        ids = list(dict.fromkeys(bucket_id(a, x.at[:10], x.period) for a, x in lines))
-        missing = list(lines)
-        for attempt in range(MAX_APPEND_ROUNDS):
-            if attempt > 0 or not fresh:
-                present = await self._present(ids)
-                missing = [
-                    (a, x)
-                    for a, x in missing
-                    if x.posting_id not in present.get(bucket_id(a, x.at[:10], x.period), ())
-                ]
-            if not missing:
-                break
-            folded = fold(missing)
-            ops = [
-                UpdateOne(
-                    by_id(b["_id"]), new_bucket(b["account"], b["day"], b["period"]), upsert=True
-                )
-                for b in folded
-            ]
-            ops.extend(UpdateOne(*folded_append(b)) for b in folded)
-            # an existing bucket's create is matched, not modified: every
-            # append landed iff as many documents were modified as appended
-            result = await self.buckets.bulk_write(ops, ordered=True)
-            if result.modified_count == len(folded):
-                break
-        else:
-            raise Contention("day buckets stayed contended")
-        buckets = [
-            b
-            async for b in self.buckets.find(
-                by_ids(ids),
-                projection={
-                    "account": 1,
-                    "day": 1,
-                    "period": 1,
-                    "n": 1,
-                    "sum_fen": 1,
-                    "payouts": 1,
-                },
-            )
-        ]
-        await self._snapshot(buckets)
+        for _ in range(MAX_ROUNDS):
+            chunks = await self._read_days(list(days))
+            if chunks is None:
+                continue  # a torn read: read again
+            plan = Plan()
+            for day, lines_of_day in days.items():
+                have = chunks[day]
+                present = {x for c in have for x in c[1]}
+                missing = [x for x in lines_of_day if x.posting_id not in present]
+                plan_appends(day, [c[0] for c in have], missing, plan)
+            if await self._write(plan) and not plan.deferred:
+                await self._snapshot(plan.states)
+                return
+        raise Contention("day chunks stayed contended")
 
-    async def _present(self, ids: Sequence[str]) -> dict[str, set[str]]:
-        """The posting ids in each of these buckets (a heal path: redelivery)."""
-        return {
-            b["_id"]: set(b.get("ids", []))
-            async for b in self.buckets.find(by_ids(list(ids)), projection={"ids": 1})
+    async def _read_days(
+        self, days: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], list[tuple[ChunkState, set[str]]]] | None:
+        """Every chunk of each day (state and posting ids), in order of k; None
+        if a chunk before the last is not full (a read torn by a rival)."""
+        found: dict[tuple[str, str, str], dict[int, tuple[ChunkState, set[str]]]] = {
+            d: {} for d in days
         }
+        asked: dict[tuple[str, str, str], int] = dict.fromkeys(days, 0)
+        todo = list(days)
+        while todo:
+            ids = []
+            for d in todo:
+                upto = max(self._last.get("/".join(d), 0), asked[d] - 1) + PROBE
+                ids += [chunk_id(*d, k) for k in range(asked[d], upto + 1)]
+                asked[d] = upto + 1
+            async for doc in self.chunks.find(
+                by_ids(ids), projection={**_TOTALS, "ids": 1, "lo": 1, "hi": 1}
+            ):
+                state = chunk_state(doc)
+                found[(state.account, state.day, state.period)][state.k] = (state, set(doc["ids"]))
+            # a day whose last asked chunk exists may have more
+            todo = [d for d in todo if asked[d] - 1 in found[d]]
+        result = {}
+        for d, by_k in found.items():
+            ordered = [by_k[k] for k in sorted(by_k)]
+            if [c[0].k for c in ordered] != list(range(len(ordered))):
+                return None
+            if any(c[0].n < CHUNK for c in ordered[:-1]):
+                return None
+            if ordered:
+                self._last["/".join(d)] = ordered[-1][0].k
+            result[d] = ordered
+        return result
 
-    async def _snapshot(self, buckets: Sequence[Doc]) -> None:
-        ops = []
-        for account in dict.fromkeys(b["account"] for b in buckets):
-            ops.append(UpdateOne(by_id(account), {"$setOnInsert": {"days": {}}}, upsert=True))
-        ops.extend(UpdateOne(*snapshot_update(b)) for b in buckets)
-        if buckets:
-            await self.balances.bulk_write(ops, ordered=True)
+    async def _write(self, plan: Plan) -> bool:
+        """The plan's writes; True if every one of them landed."""
+        if plan.first:
+            result = await self.chunks.bulk_write(plan.first, ordered=True)
+            if result.modified_count != plan.fills or result.upserted_count != plan.creates:
+                return False
+        if plan.after:
+            result = await self.chunks.bulk_write(plan.after, ordered=True)
+            if result.upserted_count != len(plan.after):
+                return False
+        return True
+
+    async def _snapshot(self, states: Sequence[ChunkState]) -> None:
+        """Chunks' totals into their month indexes, then the months' totals
+        (read back whole) into the balances."""
+        if not states:
+            return
+        months = list(dict.fromkeys(month_id(s.account, s.day) for s in states))
+        ops = [UpdateOne(by_id(m), {"$setOnInsert": {"chunks": {}}}, upsert=True) for m in months]
+        ops.extend(UpdateOne(*snapshot_update(s)) for s in states)
+        await self.months.bulk_write(ops, ordered=True)
+        await self._roll_up(months)
+
+    async def _roll_up(self, month_ids: Sequence[str]) -> None:
+        ops: list[UpdateOne] = []
+        accounts: list[str] = []
+        async for doc in self.months.find(by_ids(list(month_ids))):
+            account, month = doc["_id"].rsplit("/", 1)
+            if account not in accounts:
+                accounts.append(account)
+            ops.append(UpdateOne(*month_snapshot(account, month, month_totals(doc))))
+        creates = [
+            UpdateOne(by_id(a), {"$setOnInsert": {"months": {}}}, upsert=True) for a in accounts
+        ]
+        if ops:
+            await self.balances.bulk_write([*creates, *ops], ordered=True)
+
+    async def bulk_load(self, lines: Sequence[tuple[str, BookLine]], *, batch: int = 1000) -> None:
+        """Append many lines new to the books (the history loader, before the
+        services start: nobody else writes), in bulk. Each day's last chunk
+        comes from its month index (by `_id`); then the chunks, the month
+        indexes and the balances are written ~`batch` documents at a time."""
+        days = group_lines(lines)
+        month_ids = list(dict.fromkeys(month_id(d[0], d[1]) for d in days))
+        last: dict[tuple[str, str, str], ChunkState] = {}
+        for i in range(0, len(month_ids), batch):
+            async for doc in self.months.find(by_ids(month_ids[i : i + batch])):
+                for state in month_chunks(doc):
+                    day = (state.account, state.day, state.period)
+                    if day in days and (day not in last or state.k > last[day].k):
+                        last[day] = state
+        ops: list[UpdateOne] = []
+        states: list[ChunkState] = []
+        for day, lines_of_day in days.items():
+            todo = sorted(lines_of_day, key=lambda x: x.key)
+            cur = last.get(day)
+            if cur is not None and cur.n < CHUNK:
+                part, todo = todo[: CHUNK - cur.n], todo[CHUNK - cur.n :]
+                ops.append(UpdateOne(*fill_update(cur, part)))
+                cur = cur.plus(part)
+                states.append(cur)
+            while todo:
+                part, todo = todo[:CHUNK], todo[CHUNK:]
+                empty = ChunkState(*day, cur.k + 1 if cur else 0, 0, 0, 0, "", "")
+                ops.append(
+                    UpdateOne(
+                        by_id(empty.doc_id), {"$setOnInsert": chunk_doc(empty, part)}, upsert=True
+                    )
+                )
+                cur = empty.plus(part)
+                states.append(cur)
+        for i in range(0, len(ops), batch):
+            await self.chunks.bulk_write(ops[i : i + batch], ordered=False)
+        for i in range(0, len(states), batch):
+            part_states = states[i : i + batch]
+            months = list(dict.fromkeys(month_id(s.account, s.day) for s in part_states))
+            await self.months.bulk_write(
+                [
+                    *(
+                        UpdateOne(by_id(m), {"$setOnInsert": {"chunks": {}}}, upsert=True)
+                        for m in months
+                    ),
+                    *(UpdateOne(*snapshot_update(s)) for s in part_states),
+                ],
+                ordered=True,
+            )
+        for i in range(0, len(month_ids), batch):
+            await self._roll_up(month_ids[i : i + batch])
+
+    # --- reading -------------------------------------------------------------
 
     async def book(self, account: str) -> AccountBook:
-        return _book(await self.balances.find_one(by_id(account)), account)
+        return book_of(await self.balances.find_one(by_id(account)), account)
 
     async def all_books(self) -> list[AccountBook]:
         """Every account's balance. Reads the whole balances collection: one
         document per account (holders and licensees), which does not grow with
         orders; for the operator's trial balance only."""
-        return [_book(d, d["_id"]) async for d in self.balances.find({})]
-
-    async def page(
-        self,
-        account: str,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        period: str | None = None,
-    ) -> Page:
-        """Up to `limit` lines of the account in posting order (time, id),
-        after `cursor`, optionally only those of one period."""
-        after = decode_cursor(cursor) if cursor else None
-        book = await self.book(account)
-        keys = [k for k in book.keys if period is None or k.endswith(f"_{period}")]
-        if after is not None:
-            keys = [k for k in keys if k[:10] >= after[0][:10]]
-        found: list[BookLine] = []
-        # buckets are read a few days at a time; a day's buckets (one per period)
-        # are merged whole, so the order holds across them
-        start = 0
-        while start < len(keys) and len(found) <= limit:
-            end = min(start + PAGE_BUCKETS, len(keys))
-            while end < len(keys) and keys[end][:10] == keys[end - 1][:10]:
-                end += 1
-            chunk = keys[start:end]
-            start = end
-            wanted = [bucket_id(account, k[:10], k[11:]) for k in chunk]
-            lines = [
-                BookLine(i["id"], i["at"], b["period"], i["kind"], int(i["amount_fen"]))
-                async for b in self.buckets.find(by_ids(wanted))
-                for i in b.get("items", [])
-            ]
-            lines.sort(key=lambda x: (x.at, x.posting_id))
-            found.extend(x for x in lines if after is None or (x.at, x.posting_id) > after)
-        if len(found) > limit:
-            return Page(found[:limit], encode_cursor(found[limit - 1]))
-        return Page(found, None)
-
-    async def lines_of_period(self, account: str, period: str) -> list[BookLine]:
-        """All of an account's lines in one period (a statement): bounded by
-        the period's days, not by history."""
-        lines: list[BookLine] = []
-        cursor: str | None = None
-        while True:
-            page = await self.page(account, limit=5000, cursor=cursor, period=period)
-            lines.extend(page.lines)
-            if page.next_cursor is None:
-                return lines
-            cursor = page.next_cursor
-
-    async def bulk_load(self, lines: Sequence[tuple[str, BookLine]], *, batch: int = 1000) -> None:
-        """Append many lines (the history loader: postings new to the books),
-        one update per bucket, then move the balances."""
-        folded = fold(lines)
-        for i in range(0, len(folded), batch):
-            part = folded[i : i + batch]
-            await self.buckets.bulk_write(
-                [
-                    UpdateOne(
-                        by_id(b["_id"]),
-                        {
-                            "$setOnInsert": {
-                                "account": b["account"],
-                                "day": b["day"],
-                                "period": b["period"],
-                            },
-                            "$push": {"ids": {"$each": b["ids"]}, "items": {"$each": b["items"]}},
-                            "$inc": {"n": b["n"], "sum_fen": b["sum_fen"], "payouts": b["payouts"]},
-                        },
-                        upsert=True,
-                    )
-                    for b in part
-                ],
-                ordered=False,
-            )
-            totals = [
-                b
-                async for b in self.buckets.find(
-                    by_ids([b["_id"] for b in part]),
-                    projection={
-                        "account": 1,
-                        "day": 1,
-                        "period": 1,
-                        "n": 1,
-                        "sum_fen": 1,
-                        "payouts": 1,
-                    },
-                )
-            ]
-            await self._snapshot(totals)
-
-
-def fold(lines: Sequence[tuple[str, BookLine]]) -> list[Doc]:
-    """The lines grouped into whole buckets (the bulk form of `Books.project`)."""
-    buckets: dict[str, Doc] = {}
-    seen: set[tuple[str, str]] = set()
-    for account, line in lines:
-        day = line.at[:10]
-        key = bucket_id(account, day, line.period)
-        if (key, line.posting_id) in seen:
-            continue
-        seen.add((key, line.posting_id))
-        b = buckets.get(key)
-        if b is None:
-            b = buckets[key] = {"_id": key, **new_bucket(account, day, line.period)["$setOnInsert"]}
-        update = bucket_update(line, account, day)[1]
-        b["ids"].append(line.posting_id)
-        b["items"].append(update["$push"]["items"])
-        for name, inc in update["$inc"].items():
-            b[name] += inc
-    return list(buckets.values())
+        return [book_of(d, d["_id"]) async for d in self.balances.find({})]

@@ -8,12 +8,17 @@ Money arithmetic (rounding, splits, tiers, recoupment, reversals) lives in
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
 from ip.royalty import BPS, Tier, TierBasis
 
 __all__ = [
+    "GRADE_1",
+    "ApprovalReference",
+    "activation_blocker",
+    "needs_state_approval",
+    "relic_shares_changed",
     "CHANNELS",
     "CHINA_TIME",
     "Exclusivity",
@@ -33,6 +38,7 @@ __all__ = [
     "period_bounds",
     "period_of",
     "posting_period",
+    "previous_period",
     "shares_at",
     "territories_overlap",
     "validate_period",
@@ -93,6 +99,20 @@ def default_relic_shares(museum_id: str, donor_id: str | None, donor_share_bps: 
 class OwnershipEntry:
     effective_at: datetime
     shares: tuple[Share, ...]
+
+
+def relic_shares_changed(
+    history: Sequence[OwnershipEntry], museum_id: str, donor_id: str | None, donor_share_bps: int
+) -> tuple[Share, ...] | None:
+    """The shares a relic's asset moves to when catalog names another donor
+    (or none), or None when its donor is the one its latest shares name (shares
+    the museum set by hand then stay as they are)."""
+    wanted = tuple(default_relic_shares(museum_id, donor_id, donor_share_bps))
+    latest = max(history, key=lambda e: e.effective_at).shares if history else ()
+    donors = {s.holder_id for s in latest if s.holder_kind == "donor"}
+    if history and donors == {s.holder_id for s in wanted if s.holder_kind == "donor"}:
+        return None
+    return wanted
 
 
 def shares_at(history: Sequence[OwnershipEntry], at: datetime) -> tuple[Share, ...]:
@@ -222,6 +242,48 @@ def check_transition(action: str, status: str) -> str:
     return target
 
 
+# --- grade-aware licensing ------------------------------------------------------
+
+# catalog's protection grades (contracts.catalog: grade_1, grade_2, grade_3,
+# general). Reproducing a first-grade relic needs the state heritage
+# administration's approval; other grades the provincial one, which the
+# museum's own approval of a license stands for here.
+GRADE_1 = "grade_1"
+
+
+@dataclass(frozen=True)
+class ApprovalReference:
+    """The heritage administration's approval of a reproduction: its number
+    and the date it was given."""
+
+    number: str
+    approved_on: date
+
+    def validate(self, today: date) -> None:
+        if not self.number.strip():
+            raise RuleViolation("an approval reference needs its approval number")
+        if self.approved_on > today:
+            raise RuleViolation("an approval cannot be dated in the future")
+
+
+def needs_state_approval(grades: Iterable[str | None]) -> bool:
+    """True if any of a license's relics is of the first grade."""
+    return any(g == GRADE_1 for g in grades)
+
+
+def activation_blocker(
+    grades: Iterable[str | None], approval: ApprovalReference | None
+) -> str | None:
+    """Why a license on relics of these grades cannot become active yet, or
+    None: a first-grade relic needs an approval reference on the license."""
+    if needs_state_approval(grades) and approval is None:
+        return (
+            "a license on a first-grade (一级) relic becomes active only once the museum has "
+            "recorded the state heritage administration's approval (number and date) on it"
+        )
+    return None
+
+
 # --- periods -------------------------------------------------------------------
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -240,6 +302,11 @@ def period_of(at: datetime) -> str:
 def next_period(period: str) -> str:
     year, month = (int(x) for x in period.split("-"))
     return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def previous_period(period: str) -> str:
+    year, month = (int(x) for x in period.split("-"))
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:

@@ -7,6 +7,7 @@ bases (NotFound 404, Conflict 409, Invalid 422, Forbidden 403).
      ├── Conflict
      │    ├── ExclusiveConflict     an exclusive/sole license overlaps
      │    ├── StateConflict         the action does not fit the current status
+     │    ├── ApprovalRequired      a first-grade relic's license lacks its approval reference
      │    └── ReferenceReused       a payout reference was used with other values
      ├── Invalid
      │    ├── BadInput              a business rule broken (shares, terms, periods)
@@ -18,6 +19,7 @@ bases (NotFound 404, Conflict 409, Invalid 422, Forbidden 403).
 from servicekit.errors import Conflict, Invalid, NotFound, Unavailable
 
 __all__ = [
+    "ApprovalRequired",
     "BadInput",
     "Contention",
     "ExclusiveConflict",
@@ -46,6 +48,13 @@ class ExclusiveConflict(Conflict):
 
 class StateConflict(Conflict):
     pass
+
+
+class ApprovalRequired(Conflict):
+    title = "State approval required"
+
+    def __init__(self, license_id: str, reason: str) -> None:
+        super().__init__(reason, license_id=license_id, reason=reason)
 
 
 class ReferenceReused(Conflict):

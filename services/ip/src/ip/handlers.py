@@ -5,6 +5,8 @@ Events consumed, a poll at a time (`batch_subscription`; all idempotent, see
 
 - catalog `museum.registered` / `museum.updated` -> a museum rights holder;
 - catalog `relic.registered` -> an IP asset (and the donor as a holder);
+  `relic.updated` (or registered again) -> the asset's grade, and an
+  effective-dated ownership change when the donor changed;
 - orders `order.paid` -> royalty accruals, one posting per licensed line;
 - orders `order.refunded` -> proportional reversals.
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts import Event
-from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered
+from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered, RelicUpdated
 from contracts.orders import OrderPaid, OrderRefunded
 from ip.ledger import Ledger
 from ip.licensing import Licensing
@@ -98,6 +100,7 @@ CONSUMED: tuple[type[Event], ...] = (
     MuseumRegistered,
     MuseumUpdated,
     RelicRegistered,
+    RelicUpdated,
     OrderPaid,
     OrderRefunded,
 )
@@ -113,7 +116,7 @@ async def handle_batch(s: Services, items: Sequence[tuple[Event, EventMeta]]) ->
     for event, meta in items:
         if isinstance(event, MuseumRegistered | MuseumUpdated):
             await s.rights.museum_registered(event, meta)
-        elif isinstance(event, RelicRegistered):
+        elif isinstance(event, RelicRegistered | RelicUpdated):
             await s.rights.relic_registered(event, meta)
         elif isinstance(event, OrderPaid | OrderRefunded):
             orders.append(OrderEvent(event, meta.id))

@@ -4,7 +4,7 @@
 handling the past orders' `order.paid` / `order.refunded` events in order:
 the same postings (the consumer's own fold, ip.order_fold, over the whole
 load as one batch: same license chain state and periods), the reversal
-index, the license heads and the books, with bulk writes of ~1,000
+index, the order index, the license heads and the books, with bulk writes of ~1,000
 documents. It returns the royalty events the consumer would have published,
 with the same ids (the posting ids). Nothing goes into an outbox: those
 events count as published already.
@@ -97,6 +97,12 @@ async def load_history(db: AsyncDatabase[Doc], events: Sequence[Envelope]) -> li
     for i in range(0, len(ops), BATCH):
         await store.reversal_index.bulk_write(ops[i : i + BATCH], ordered=False)
     await journal.move_heads(store, head_moves(postings))
+    orders = [
+        UpdateOne(by_id(o), {"$addToSet": {"ids": {"$each": ids}}}, upsert=True)
+        for o, ids in journal.order_notes(postings).items()
+    ]
+    for i in range(0, len(orders), BATCH):
+        await store.order_index.bulk_write(orders[i : i + BATCH], ordered=False)
     for i in range(0, len(folded.unmatched), BATCH):
         await journal.record_unmatched(store, folded.unmatched[i : i + BATCH])
     await store.books.bulk_load([line for p in postings for line in book_lines(p)])

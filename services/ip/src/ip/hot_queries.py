@@ -17,15 +17,20 @@ count stuck behind a crash (ip.ledger).
 
 from datetime import UTC, datetime
 
-from ip.books import (
+from ip.book_docs import (
     BALANCES,
     BUCKETS,
+    MONTHS,
     BookLine,
-    bucket_id,
+    ChunkState,
+    Plan,
     by_id,
     by_ids,
-    fold,
-    folded_append,
+    chunk_id,
+    fill_update,
+    month_id,
+    month_snapshot,
+    plan_appends,
     snapshot_update,
 )
 from ip.postings import accrual_id, holder_account, licensee_account, reversal_id
@@ -41,15 +46,11 @@ _ACCRUAL = accrual_id("ord-1", "line-1")
 _REVERSAL = reversal_id("rfd-1", "line-1")
 _HOLDER = holder_account("three-gorges")
 _LICENSEE = licensee_account("lic-acme")
-_LINE = BookLine(_ACCRUAL, "2026-03-01T02:00:00.000+00:00", "2026-03", "accrual", -700)
-_BUCKET = {
-    "account": _HOLDER,
-    "day": "2026-03-01",
-    "period": "2026-03",
-    "n": 3,
-    "sum_fen": -2100,
-    "payouts": 0,
-}
+_AT = "2026-03-01T02:00:00.000+00:00"
+_LINE = BookLine(_ACCRUAL, _AT, "2026-03", "accrual", -700, "lic-1a2b3c")
+_CHUNK = ChunkState(_HOLDER, "2026-03-01", "2026-03", 0, 3, -2100, 0, _AT, _AT)
+_NEW_DAY = Plan()
+plan_appends((_HOLDER, "2026-03-02", "2026-03"), [], [_LINE], _NEW_DAY)
 
 HOT_QUERIES: tuple[HotQuery, ...] = (
     # order.paid / order.refunded consumer
@@ -66,24 +67,27 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("reversals of an accrual", "accrual_reversals", by_id(_ACCRUAL)),
     HotQuery("reversals of a batch's accruals", "accrual_reversals", by_ids([_ACCRUAL])),
     HotQuery("unmatched line", "unmatched", by_id(_REVERSAL)),
-    HotQuery("day bucket created", BUCKETS, by_id(bucket_id(_HOLDER, "2026-03-01", "2026-03"))),
+    HotQuery("order index noted / read", "order_postings", by_id("ord-1")),
     HotQuery(
-        "day bucket appended, a batch's lines",
+        "chunks of a batch's days read",
         BUCKETS,
-        folded_append(fold([(_HOLDER, _LINE)])[0])[0],
+        by_ids([chunk_id(_HOLDER, "2026-03-01", "2026-03", k) for k in range(3)]),
     ),
+    HotQuery("chunk filled (exact count)", BUCKETS, fill_update(_CHUNK, [_LINE])[0]),
+    HotQuery("chunk created", BUCKETS, _NEW_DAY.first[0]._filter),
+    HotQuery("month index created / read", MONTHS, by_id(month_id(_HOLDER, "2026-03-01"))),
     HotQuery(
-        "day buckets read",
-        BUCKETS,
-        by_ids(
-            [
-                bucket_id(_HOLDER, "2026-03-01", "2026-03"),
-                bucket_id(_HOLDER, "2026-03-02", "2026-03"),
-            ]
-        ),
+        "month indexes of a page",
+        MONTHS,
+        by_ids([month_id(_HOLDER, "2026-02-01"), month_id(_HOLDER, "2026-03-01")]),
     ),
+    HotQuery("month index moved", MONTHS, snapshot_update(_CHUNK)[0]),
     HotQuery("balance created / read", BALANCES, by_id(_LICENSEE)),
-    HotQuery("balance moved", BALANCES, snapshot_update(_BUCKET)[0]),
+    HotQuery(
+        "balance moved",
+        BALANCES,
+        month_snapshot(_HOLDER, "2026-03", {"n": 3, "sum_fen": -2100, "payouts": 0})[0],
+    ),
     # catalog consumer and HTTP requests
     HotQuery("holder", "holders", by_id("three-gorges")),
     HotQuery("asset", "assets", by_id("relic-r1")),

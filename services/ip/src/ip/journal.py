@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from ip.books import by_id, by_ids
+from ip.book_docs import by_id, by_ids
 from ip.order_fold import Unmatched
 from ip.records import LicenseRecord, Posting, cumulative_of, license_of, posting_doc
 from ip.royalty import Cumulative
@@ -27,7 +27,9 @@ __all__ = [
     "insert_postings",
     "licenses_by_ids",
     "move_heads",
+    "note_orders",
     "note_reversals",
+    "order_postings",
     "record_unmatched",
     "reversal_lists",
 ]
@@ -137,3 +139,31 @@ async def record_unmatched(store: Store, lines: Sequence[Unmatched]) -> None:
             ],
             ordered=False,
         )
+
+
+def order_notes(postings: Sequence[Posting]) -> dict[str, list[str]]:
+    """order id -> the ids of these postings made for it."""
+    notes: dict[str, list[str]] = {}
+    for p in postings:
+        if p.order_id:
+            notes.setdefault(p.order_id, []).append(p.posting_id)
+    return notes
+
+
+async def note_orders(store: Store, postings: Sequence[Posting]) -> None:
+    """List postings under their orders (the by-order index), idempotently:
+    after their insert, and again on a redelivery that finds them posted."""
+    notes = order_notes(postings)
+    if notes:
+        await store.order_index.bulk_write(
+            [
+                UpdateOne(by_id(o), {"$addToSet": {"ids": {"$each": ids}}}, upsert=True)
+                for o, ids in notes.items()
+            ],
+            ordered=False,
+        )
+
+
+async def order_postings(store: Store, order_id: str) -> list[str]:
+    doc = await store.order_index.find_one(by_id(order_id))
+    return list(doc.get("ids", [])) if doc else []

@@ -59,7 +59,8 @@ from datetime import datetime
 from contracts.ip import PayoutRecorded
 from contracts.orders import OrderPaid, OrderRefunded
 from ip.domain import posting_period
-from ip.errors import BadInput, Contention, InsufficientBalance, ReferenceReused
+from ip.errors import Contention, InsufficientBalance, ReferenceReused
+from ip.ledger_reads import LedgerFilter, read_ledger
 from ip.order_batches import OrderBatches
 from ip.order_fold import OrderEvent
 from ip.postings import (
@@ -264,14 +265,7 @@ class Ledger:
 
     # --- reading ---------------------------------------------------------------
 
-    async def page(
-        self, account: str, *, limit: int, cursor: str | None = None, period: str | None = None
-    ) -> tuple[list[Posting], str | None]:
+    async def page(self, account: str, query: LedgerFilter) -> tuple[list[Posting], str | None]:
         """One page of an account's postings in posting order, and the cursor
-        of the next (None at the end): day buckets, then the postings by id."""
-        try:
-            found = await self._store.books.page(account, limit=limit, cursor=cursor, period=period)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from exc
-        postings = await self._store.postings_by_ids([x.posting_id for x in found.lines])
-        return postings, found.next_cursor
+        of the next (None at the end): see ip.ledger_reads."""
+        return await read_ledger(self._store, account, query)

@@ -2,6 +2,11 @@
 museum), accept or reject a counter (the applicant), suspend, reinstate,
 revoke (the museum), and scheduled expiry.
 
+Grade-aware: a license on a first-grade relic (catalog's `grade_1`) becomes
+active (approve, accept, reinstate) only once the owning museum has recorded
+the state heritage administration's approval reference on it; until then
+the action answers 409 with the reason (ip.domain.activation_blocker).
+
 A license document is the application and, once granted, the license. Every
 status change is one conditional single-document update (on `version`) that
 also carries its event (the outbox). Exclusivity is checked when applying and
@@ -30,13 +35,16 @@ from contracts.ip import (
     LicenseSuspended,
 )
 from ip.domain import (
+    ApprovalReference,
     LicenseScope,
     RoyaltyTerms,
     RuleViolation,
+    activation_blocker,
     check_transition,
     conflicts,
+    needs_state_approval,
 )
-from ip.errors import BadInput, ExclusiveConflict, StateConflict, UnknownThing
+from ip.errors import ApprovalRequired, BadInput, ExclusiveConflict, StateConflict, UnknownThing
 from ip.ledger import Ledger
 from ip.rights import may_see_museum
 from ip.schedule import Schedule
@@ -157,6 +165,8 @@ class Licensing:
             target = check_transition(action, lic.status)
         except RuleViolation as exc:
             raise StateConflict(str(exc)) from exc
+        if target == "active":
+            await self._check_approval(lic)
         terms = lic.terms
         changes: dict[str, Any] = {}
         if action == "counter":
@@ -193,6 +203,51 @@ class Licensing:
         if updated.status == "active" and action in ("approve", "accept"):
             await self._ledger.post_advance(updated)
         return updated
+
+    async def _check_approval(self, lic: LicenseRecord) -> None:
+        """A license on a first-grade relic becomes active only with its
+        approval reference (ip.domain.activation_blocker): 409 otherwise."""
+        assets = await self._store.assets_by_ids(sorted(lic.scope.asset_ids))
+        reason = activation_blocker((a.protection_grade for a in assets), lic.approval)
+        if reason is not None:
+            raise ApprovalRequired(lic.license_id, reason)
+
+    async def record_approval(
+        self, principal: Principal, license_id: str, approval: ApprovalReference, *, now: datetime
+    ) -> LicenseRecord:
+        """The owning museum records the heritage administration's approval
+        (number and date) on a license that is not over yet."""
+        lic = await self.get(principal, license_id)
+        if not may_see_museum(principal, lic.museum_id):
+            raise Forbidden("only the owning museum records an approval reference")
+        if lic.status in ("rejected", "revoked", "expired"):
+            raise StateConflict(f"license {license_id} is {lic.status}")
+        try:
+            approval.validate(now.date())
+        except RuleViolation as exc:
+            raise BadInput(str(exc)) from exc
+        history = {
+            "action": "record_approval",
+            "by": principal.subject,
+            "at": now.isoformat(),
+            "reason": f"{approval.number} of {approval.approved_on.isoformat()}",
+        }
+        if not await self._store.set_approval(lic, approval, history):
+            raise StateConflict(f"license {license_id} changed meanwhile; retry")
+        updated = await self._store.license(license_id)
+        assert updated is not None
+        return updated
+
+    async def needing_approval(self, licenses: Sequence[LicenseRecord]) -> set[str]:
+        """Which of these licenses cover a first-grade relic (their assets by
+        `$in`: the marketplace shows which applications wait for a reference)."""
+        ids = sorted({a for lic in licenses for a in lic.scope.asset_ids})
+        grades = {a.asset_id: a.protection_grade for a in await self._store.assets_by_ids(ids)}
+        return {
+            lic.license_id
+            for lic in licenses
+            if needs_state_approval(grades.get(a) for a in lic.scope.asset_ids)
+        }
 
     async def _grant(
         self,

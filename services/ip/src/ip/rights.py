@@ -11,9 +11,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered
+from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered, RelicUpdated
 from contracts.ip import AssetOpened, OwnershipChanged, OwnershipShare
-from ip.domain import OwnershipEntry, RuleViolation, Share, default_relic_shares, validate_shares
+from ip.domain import (
+    OwnershipEntry,
+    RuleViolation,
+    Share,
+    default_relic_shares,
+    relic_shares_changed,
+    validate_shares,
+)
 from ip.errors import BadInput, StateConflict, UnknownThing
 from ip.store import AssetRecord, HolderRecord, RegistrationRecord, Store
 from servicekit.auth import Principal, Role, require_role
@@ -32,6 +39,7 @@ __all__ = [
 
 # An asset's first ownership is in force for every sale before any change.
 SINCE_ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_REVISIONS = 10
 
 
 def relic_asset_id(relic_id: str) -> str:
@@ -89,31 +97,77 @@ class Rights:
             province=event.province,
         )
 
-    async def relic_registered(self, event: RelicRegistered, meta: EventMeta) -> None:
+    async def relic_registered(
+        self, event: RelicRegistered | RelicUpdated, meta: EventMeta
+    ) -> None:
+        """Open the relic's asset, or (registered again, or updated) revise it:
+        its grade, and an ownership change effective from the event's time
+        when catalog names another donor. Postings already made are never
+        touched, and a sale keeps the shares in force when it was paid.
+        Idempotent: a redelivery finds the asset as the event wants it."""
         museum_id = event.museum_id
         await self._store.ensure_holder(HolderRecord(museum_id, "museum", museum_id, museum_id))
         donor_id = event.donor.donor_id if event.donor else None
         if event.donor is not None:
+            # a donor's holder id is catalog's donor id: one holder per donor
             await self._store.ensure_holder(
                 HolderRecord(event.donor.donor_id, "donor", event.donor.name, museum_id)
             )
+        asset_id = relic_asset_id(event.relic_id)
+        for _ in range(MAX_REVISIONS):
+            existing = await self._store.asset(asset_id)
+            if existing is None:
+                if await self._open_relic(event, meta, donor_id):
+                    return
+            elif await self._revise_relic(existing, event, meta, donor_id):
+                return
+        raise StateConflict(f"asset {asset_id} kept changing; the event is retried")
+
+    async def _open_relic(
+        self, event: RelicRegistered | RelicUpdated, meta: EventMeta, donor_id: str | None
+    ) -> bool:
         shares = default_relic_shares(event.museum_id, donor_id, self._donor_share_bps)
         asset = AssetRecord(
             asset_id=relic_asset_id(event.relic_id),
-            museum_id=museum_id,
+            museum_id=event.museum_id,
             relic_id=event.relic_id,
             title=event.name_zh or event.name_en,
             ownership=(OwnershipEntry(SINCE_ALWAYS, tuple(shares)),),
             opened_at=meta.time,
+            protection_grade=event.protection_grade,
         )
         opened = AssetOpened(
             asset_id=asset.asset_id,
             relic_id=event.relic_id,
-            museum_id=museum_id,
+            museum_id=event.museum_id,
             shares=_shares_out(shares),
         )
         outbox = [outbox_entry(opened, source="ip", event_id=f"{meta.id}:asset")]
-        await self._store.insert_asset(asset, outbox)
+        return await self._store.insert_asset(asset, outbox)
+
+    async def _revise_relic(
+        self,
+        asset: AssetRecord,
+        event: RelicRegistered | RelicUpdated,
+        meta: EventMeta,
+        donor_id: str | None,
+    ) -> bool:
+        """True when the asset is as the event wants it (revised now or before)."""
+        shares = relic_shares_changed(
+            asset.ownership, asset.museum_id, donor_id, self._donor_share_bps
+        )
+        if shares is None and asset.protection_grade == event.protection_grade:
+            return True
+        entry = OwnershipEntry(meta.time, shares) if shares is not None else None
+        outbox = []
+        if shares is not None:
+            changed = OwnershipChanged(
+                asset_id=asset.asset_id, shares=_shares_out(shares), effective_at=meta.time
+            )
+            outbox.append(outbox_entry(changed, source="ip", event_id=f"{meta.id}:ownership"))
+        return await self._store.revise_asset(
+            asset, grade=event.protection_grade, entry=entry, outbox=outbox
+        )
 
     # --- holders ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ip.books import by_id
+from ip.book_docs import by_id
 from servicekit.queries import BOUNDED
 
 __all__ = ["ADVANCES", "LIVE", "SCHEDULE", "Schedule"]

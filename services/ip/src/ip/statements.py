@@ -23,11 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.ip import StatementIssued
+from ip.book_pages import lines_of_period
 from ip.domain import (
+    RuleViolation,
     StatementSection,
     next_period,
     period_bounds,
     period_of,
+    posting_period,
+    previous_period,
     validate_period,
 )
 from ip.errors import BadInput, StateConflict, UnknownThing
@@ -169,20 +173,73 @@ class Statements:
         closed period from the first one its books show."""
         book = await self._store.books.book(holder_account(holder_id))
         last = await self._store.last_closed()
-        if not book.keys or last is None:
+        if not book.months or last is None:
             return []
         periods: list[str] = []
-        period = min(k[11:] for k in book.keys)
+        # a posting's period is never before its UTC month (China time is ahead)
+        period = min(book.months)
         while period <= last:
             periods.append(period)
             period = next_period(period)
         return await self._store.statements_of(holder_id, periods)
 
+    async def current(
+        self, holder_id: str, *, now: datetime, period: str | None = None
+    ) -> StatementRecord:
+        """An open period so far (by default the one a posting made now would
+        land in), provisional: from the books, the same chunks a closed
+        statement's lines come from. Opening = the balance less the lines of
+        this and later periods; per license from the previous statement when
+        that period is the last closed one, else brought forward as one sum."""
+        last = await self._store.last_closed()
+        period = period or posting_period(now, last)
+        try:
+            validate_period(period)
+        except RuleViolation as exc:
+            raise BadInput(str(exc)) from exc
+        if last is not None and period <= last:
+            raise StateConflict(f"period {period} is closed: read its statement")
+        account = holder_account(holder_id)
+        book = await self._store.books.book(account)
+        later = sorted({p for t in book.months.values() for p in t.periods if p >= period})
+        lines = {p: await lines_of_period(self._store.books, account, p) for p in later}
+        sections: dict[str | None, StatementSection] = {}
+        for line in lines.get(period, []):
+            sections.setdefault(line.license_id, StatementSection(line.license_id)).add(
+                line.kind, -line.amount_fen
+            )
+        opening = -(book.sum_fen - sum(x.amount_fen for ls in lines.values() for x in ls))
+        previous = await self._store.statement(f"{holder_id}:{previous_period(period)}")
+        if previous is not None and previous.period == last:
+            for part in previous.sections:
+                if part.closing_balance_fen:
+                    section = sections.setdefault(
+                        part.license_id, StatementSection(part.license_id)
+                    )
+                    section.opening_balance_fen = part.closing_balance_fen
+        brought = opening - sum(x.opening_balance_fen for x in sections.values())
+        if brought:
+            sections.setdefault(None, StatementSection(None)).opening_balance_fen += brought
+        holder = await self._store.holder(holder_id)
+        start, end = period_bounds(period)
+        return StatementRecord(
+            statement_id=f"{holder_id}:{period}",
+            holder_id=holder_id,
+            holder_kind=holder.kind if holder else "museum",
+            museum_id=holder.museum_id if holder else None,
+            period=period,
+            period_start=start,
+            period_end=end,
+            totals=StatementSection.total(sections.values()),
+            sections=tuple(sorted(sections.values(), key=lambda x: x.license_id or "")),
+            issued_at=now,
+        )
+
     async def lines(self, holder_id: str, period: str) -> list[StatementLine]:
         """A statement's lines: the holder's day buckets of that period, then
         those postings by id (bounded by the period, not by history)."""
         account = holder_account(holder_id)
-        found = await self._store.books.lines_of_period(account, period)
+        found = await lines_of_period(self._store.books, account, period)
         postings = await self._store.postings_by_ids([x.posting_id for x in found])
         return [
             StatementLine(
