@@ -14,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from orders import store
 from orders.domain import Customer, Order, Product
 from orders.handlers import Context
-from orders.payments import SandboxProvider
+from orders.sandbox import SandboxProvider
+from orders.sandbox_store import SandboxStore
 from orders.store import order_doc
 
 SECRET = b"orders-batch-test-secret"
@@ -47,7 +48,9 @@ def context(db: AsyncDatabase[Doc], *, orders: store.OrderStore | None = None) -
         orders=orders or store.OrderStore(db),
         products=store.ProductStore(db),
         carts=store.CartStore(db),
-        provider=SandboxProvider(secret=SECRET, webhook_delay_seconds=3_600),
+        provider=SandboxProvider(
+            secret=SECRET, store=SandboxStore(db), webhook_delay_seconds=3_600
+        ),
         payment_window=timedelta(minutes=10),
         provider_timeout=1.0,
     )

@@ -190,8 +190,8 @@ async def test_http_write_paths_send_no_read_the_write_could_do(
 ) -> None:
     """POST /orders: the products, the list entries, the marker, the insert
     (a retry: + one read of the earlier order). POST /orders/{id}/payments:
-    the order, the payment's save, the provider's reference saved without
-    reading again. The webhook: the order, the marker, the save."""
+    its reconciliation entry, the order, the payment's save, the provider's
+    reference saved without reading again. The webhook: the order, the marker, the save."""
     db, commands = counted
     ctx = context(db)
     product = replica_product()
@@ -228,7 +228,17 @@ async def test_http_write_paths_send_no_read_the_write_could_do(
         webhook_url="http://unused",
     )
     paying = commands.take()
-    assert paying == [("find", "orders"), ("update", "orders"), ("update", "orders")], paying
+    # the payment's reconciliation entry first (payment_checks), then the order;
+    # the sandbox provider's own store (its due set, its charge) sits where a
+    # real provider's HTTP call would
+    assert paying == [
+        ("update", "payment_checks"),
+        ("find", "orders"),
+        ("update", "orders"),
+        ("update", "sandbox_due"),
+        ("insert", "sandbox_charges"),
+        ("update", "orders"),
+    ], paying
     assert order.payment(payment.payment_id).provider_ref is not None
 
     body = json.dumps(

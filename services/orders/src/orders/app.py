@@ -1,22 +1,23 @@
 """Wiring: the orders service's routes, collections, handlers, the expiry
-sweeper and the sandbox provider's webhook deliveries."""
+sweeper, payment reconciliation and the sandbox provider's webhook deliveries."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
-from orders import api, store
+from orders import api, sandbox_api, store
 from orders.config import Settings
-from orders.handlers import Context, expire_due_orders, subscription
-from orders.payments import SandboxProvider
+from orders.handlers import Context, expire_due_orders, reconcile_payments, subscription
+from orders.sandbox import RetryPolicy, SandboxProvider
+from orders.sandbox_store import SandboxStore
 from servicekit.app import Runtime, ServiceSpec, create_service_app
 from servicekit.consumer import BatchSubscription
 
@@ -30,22 +31,33 @@ class _Wiring:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.provider = SandboxProvider(
-            secret=settings.payment_webhook_secret.get_secret_value().encode(),
-            tolerance_seconds=settings.payment_webhook_tolerance_seconds,
-            webhook_delay_seconds=settings.sandbox_webhook_delay_seconds,
-        )
         self.context: Context | None = None
+        self.provider: SandboxProvider | None = None
 
     def bind(self, runtime: Runtime) -> Context:
         if self.context is None:
+            s = self.settings
+            # the sandbox keeps its charges and deliveries in its own collections
+            self.provider = SandboxProvider(
+                secret=s.payment_webhook_secret.get_secret_value().encode(),
+                store=SandboxStore(runtime.db),
+                tolerance_seconds=s.payment_webhook_tolerance_seconds,
+                webhook_delay_seconds=s.sandbox_webhook_delay_seconds,
+                retry=RetryPolicy(
+                    base_seconds=s.sandbox_retry_base_seconds,
+                    cap_seconds=s.sandbox_retry_cap_seconds,
+                    give_up_after=s.sandbox_retry_for_seconds,
+                ),
+                poll_seconds=s.sandbox_delivery_poll_seconds,
+            )
             self.context = Context(
                 orders=store.OrderStore(runtime.db),
                 products=store.ProductStore(runtime.db),
                 carts=store.CartStore(runtime.db),
                 provider=self.provider,
-                payment_window=timedelta(seconds=self.settings.payment_window_seconds),
-                provider_timeout=self.settings.payment_provider_timeout_seconds,
+                payment_window=timedelta(seconds=s.payment_window_seconds),
+                provider_timeout=s.payment_provider_timeout_seconds,
+                reconcile_after=timedelta(seconds=s.payment_reconcile_after_seconds),
             )
         return self.context
 
@@ -56,16 +68,22 @@ class _Wiring:
     async def setup(self, runtime: Runtime) -> None:
         await store.ensure_indexes(runtime.db)
 
-    async def expire_unpaid_orders(self, context: Context) -> None:
-        """The sweeper: every replica runs one; rev-checked writes keep them apart."""
-        while True:
-            try:
-                expired = await expire_due_orders(ctx=context)
-                if expired:
-                    log.info("expired %s unpaid orders", expired)
-            except PyMongoError as exc:  # the store is down: try again next round
-                log.warning("expiry sweep failed: %s", exc)
-            await asyncio.sleep(self.settings.expiry_sweep_seconds)
+
+async def _every(
+    seconds: float, what: str, round_: Callable[[], Awaitable[int]], done: str
+) -> None:
+    """Run `round_` now (start-up) and then every `seconds`; every replica runs
+    one, rev-checked writes keep them apart."""
+    while True:
+        try:
+            count = await round_()
+            if count:
+                log.info(done, count)
+        except PyMongoError as exc:  # the store is down: try again next round
+            log.warning("%s failed: %s", what, exc)
+        except Exception:  # a periodic job must outlive a bad round: its entries stay
+            log.exception("%s failed", what)
+        await asyncio.sleep(seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wiring = _Wiring(settings)
     spec = ServiceSpec(
         title="relic-rebirth orders",
-        routers=[api.router],
+        routers=[api.router, sandbox_api.router],
         batch=wiring.subscription,
         setup=wiring.setup,
         outbox_collections=["orders"],
@@ -87,11 +105,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # after a 10 s grace on shutdown; these stop at once.
         async with inner(app):
             context = wiring.bind(app.state.runtime)
+            provider = wiring.provider
+            assert provider is not None  # bound above
             app.state.orders = context
+            app.state.sandbox = provider
             app.state.webhook_url = settings.payment_webhook_url
             loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
-                lambda: wiring.expire_unpaid_orders(context),
-                wiring.provider.run_deliveries,
+                lambda: _every(
+                    settings.expiry_sweep_seconds,
+                    "expiry sweep",
+                    lambda: expire_due_orders(ctx=context),
+                    "expired %s unpaid orders",
+                ),
+                lambda: _every(
+                    settings.payment_reconcile_interval_seconds,
+                    "payment reconciliation",
+                    lambda: reconcile_payments(ctx=context),
+                    "reconciliation settled %s payments",
+                ),
+                provider.run_deliveries,
             ]
             tasks = [asyncio.create_task(loop()) for loop in loops]
             try:

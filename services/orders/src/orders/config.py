@@ -55,6 +55,38 @@ class Settings(ServiceSettings):
         ge=0,
         validation_alias=_env("SANDBOX_WEBHOOK_DELAY_SECONDS", "sandbox_webhook_delay_seconds"),
     )
+    # the sandbox retries a failed webhook with capped exponential backoff
+    # (base, 2x, 4x ... up to the cap) until this long after the first attempt
+    sandbox_retry_base_seconds: float = Field(
+        1, gt=0, validation_alias=_env("SANDBOX_RETRY_BASE_SECONDS", "sandbox_retry_base_seconds")
+    )
+    sandbox_retry_cap_seconds: float = Field(
+        3_600, gt=0, validation_alias=_env("SANDBOX_RETRY_CAP_SECONDS", "sandbox_retry_cap_seconds")
+    )
+    sandbox_retry_for_seconds: float = Field(
+        3 * 24 * 3_600,
+        gt=0,
+        validation_alias=_env("SANDBOX_RETRY_FOR_SECONDS", "sandbox_retry_for_seconds"),
+    )
+    # how often the sandbox looks for due deliveries another replica filed
+    sandbox_delivery_poll_seconds: float = Field(
+        1,
+        gt=0,
+        validation_alias=_env("SANDBOX_DELIVERY_POLL_SECONDS", "sandbox_delivery_poll_seconds"),
+    )
+    # reconciliation: a payment without a verdict this long is asked about
+    payment_reconcile_after_seconds: float = Field(
+        60,
+        ge=0,
+        validation_alias=_env("PAYMENT_RECONCILE_AFTER_SECONDS", "payment_reconcile_after_seconds"),
+    )
+    payment_reconcile_interval_seconds: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env(
+            "PAYMENT_RECONCILE_INTERVAL_SECONDS", "payment_reconcile_interval_seconds"
+        ),
+    )
 
     # per caller (token subject, else client address) and process; over it, 429.
     # High enough for a burst of guests behind one address (the 200-way race).

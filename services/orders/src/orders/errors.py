@@ -8,7 +8,8 @@ Unauthorized 401, Forbidden 403, Unavailable 503).
      │    ├── CartNotFound           no such cart, or not yours
      │    ├── ProductNotFound        not in the replica of sellable products
      │    ├── LineNotFound           no such line on the order
-     │    └── PaymentNotFound        a webhook names an unknown payment
+     │    ├── PaymentNotFound        a webhook names an unknown payment
+     │    └── ChargeNotFound         the sandbox provider has no such charge
      ├── Conflict
      │    ├── IllegalTransition      the state machine forbids this step
      │    ├── PaymentInProgress      a payment is still waiting for the provider
@@ -35,6 +36,7 @@ from servicekit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthoriz
 __all__ = [
     "CartClosed",
     "CartNotFound",
+    "ChargeNotFound",
     "ConcurrentUpdate",
     "EmptyOrder",
     "IdempotencyKeyReused",
@@ -196,6 +198,13 @@ class InvalidSignature(Unauthorized):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"webhook signature rejected: {why}")
+
+
+class ChargeNotFound(NotFound):
+    title = "Charge not found"
+
+    def __init__(self, provider_ref: str) -> None:
+        super().__init__(f"the sandbox has no charge {provider_ref}", provider_ref=provider_ref)
 
 
 class LostRace(Unavailable):

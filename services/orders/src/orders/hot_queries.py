@@ -1,6 +1,7 @@
 """Every filter the orders service's hot paths send (see servicekit.queries):
 checkout, payments and their webhook, refunds, fulfilment, the order lists,
-the saga's and the replica's consumers, and the expiry sweep. Built by the
+the saga's and the replica's consumers, the expiry sweep, payment
+reconciliation, and the sandbox provider (its charges and deliveries). Built by the
 same functions the stores use, with sample values; the lead's
 tests/integration/test_hot_queries.py asks the real store to explain each.
 
@@ -8,7 +9,7 @@ Not here, because they are not hot: `ensure_indexes` (startup) and
 history.py's bulk load (before the service starts).
 """
 
-from orders import expiry_queue, order_lists
+from orders import expiry_queue, order_lists, payment_checks, sandbox_store
 from orders.filters import by_id, ids_in, rev_guard, version_guard
 from orders.order_lists import Scope
 from servicekit.outbox import MARKERS, marker_id
@@ -20,6 +21,7 @@ _ORDER = "ord-0123456789abcdef0123456789abcdef"
 _TOURIST = Scope("tourist", "tourist-1")
 _LICENSEE = Scope("licensee", "lee-1")
 _MINUTE = "2026-05-01T10:15"
+_CHARGE = "sbx_ch_0123456789abcdef0123"
 
 HOT_QUERIES: tuple[HotQuery, ...] = (
     # orders: every read and write of one order, and batches of them by id
@@ -60,6 +62,54 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         "orders: retire an empty expiry bucket",
         expiry_queue.QUEUE,
         expiry_queue.emptied_filter(_MINUTE),
+    ),
+    # payment reconciliation (payment_checks): written before a payment, read by the reconciler
+    HotQuery(
+        "orders: payment check index", payment_checks.CHECKS, by_id(payment_checks.SHAPE.index_id)
+    ),
+    HotQuery(
+        "orders: payment check entry",
+        payment_checks.CHECKS,
+        by_id(payment_checks.SHAPE.bucket_id(_MINUTE)),
+    ),
+    HotQuery(
+        "orders: payment checks due",
+        payment_checks.CHECKS,
+        payment_checks.SHAPE.buckets_filter([_MINUTE, "2026-05-01T10:16"]),
+    ),
+    HotQuery(
+        "orders: retire an empty payment check bucket",
+        payment_checks.CHECKS,
+        payment_checks.SHAPE.emptied_filter(_MINUTE),
+    ),
+    # the sandbox provider's own store (sandbox_store)
+    HotQuery("sandbox: charges by reference", sandbox_store.CHARGES, ids_in([_CHARGE, "sbx_ch_2"])),
+    HotQuery("sandbox: a charge", sandbox_store.CHARGES, by_id(_CHARGE)),
+    HotQuery(
+        "sandbox: refund once per key",
+        sandbox_store.CHARGES,
+        sandbox_store.refund_guard(_CHARGE, "refund:rfd-1", 1_000, 4_000),
+    ),
+    HotQuery(
+        "sandbox: complete a processing charge",
+        sandbox_store.CHARGES,
+        sandbox_store.processing_guard(_CHARGE),
+    ),
+    HotQuery("sandbox: delivery index", sandbox_store.DUE, by_id(sandbox_store.DUE_SHAPE.index_id)),
+    HotQuery(
+        "sandbox: delivery entry",
+        sandbox_store.DUE,
+        by_id(sandbox_store.DUE_SHAPE.bucket_id(_MINUTE)),
+    ),
+    HotQuery(
+        "sandbox: deliveries due",
+        sandbox_store.DUE,
+        sandbox_store.DUE_SHAPE.buckets_filter([_MINUTE, "2026-05-01T10:16"]),
+    ),
+    HotQuery(
+        "sandbox: retire an empty delivery bucket",
+        sandbox_store.DUE,
+        sandbox_store.DUE_SHAPE.emptied_filter(_MINUTE),
     ),
     # the product replica and carts
     HotQuery("orders: replica product", "products", by_id("prd-1")),

@@ -72,6 +72,8 @@ def _payment_to_doc(p: Payment) -> Doc:
         "provider_ref": p.provider_ref,
         "idempotency_key": p.idempotency_key,
         "failure_reason": p.failure_reason,
+        "settled_by": p.settled_by,
+        "refund_ref": p.refund_ref,
     }
 
 
@@ -86,6 +88,8 @@ def _payment_from_doc(doc: Doc) -> Payment:
         provider_ref=doc.get("provider_ref"),
         idempotency_key=doc.get("idempotency_key"),
         failure_reason=doc.get("failure_reason"),
+        settled_by=doc.get("settled_by"),
+        refund_ref=doc.get("refund_ref"),
     )
 
 

@@ -173,6 +173,8 @@ class PaymentRead(BaseModel):
     provider: str
     provider_ref: str | None
     failure_reason: str | None
+    settled_by: str | None = None  # webhook, reconciliation or expiry
+    refund_ref: str | None = None  # a capture that came too late, refunded
     created_at: datetime
     updated_at: datetime
 
@@ -186,6 +188,8 @@ class PaymentRead(BaseModel):
             provider=p.provider,
             provider_ref=p.provider_ref,
             failure_reason=p.failure_reason,
+            settled_by=p.settled_by,
+            refund_ref=p.refund_ref,
             created_at=p.created_at,
             updated_at=p.updated_at,
         )

@@ -40,6 +40,7 @@ from orders.expiry_queue import DueBucket, ExpiryQueue
 from orders.filters import by_id, ids_in, rev_guard
 from orders.order_docs import order_doc, order_from_doc, order_state
 from orders.order_lists import OrderLists, Position, Scope
+from orders.payment_checks import PaymentChecks, entry
 from orders.product_store import ProductStore
 from servicekit.outbox import attach_events, mark_pending, outbox_entry, push_events
 
@@ -111,6 +112,7 @@ class OrderStore:
         self._orders: AsyncCollection[Doc] = db["orders"]
         self._lists = OrderLists(db)
         self._expiry = ExpiryQueue(db)
+        self._checks = PaymentChecks(db)
 
     async def get(self, order_id: str) -> Order | None:
         doc = await self._orders.find_one(by_id(order_id))
@@ -238,6 +240,18 @@ class OrderStore:
 
     async def settle_expiry(self, bucket: DueBucket, handled: Collection[str]) -> None:
         await self._expiry.settle(bucket, handled)
+
+    async def watch_payment(self, order_id: str, payment_id: str, *, at: datetime) -> None:
+        """Before a payment is recorded: filed under the minute it starts."""
+        await self._checks.enqueue([(entry(order_id, payment_id), at)])
+
+    async def due_for_check(self, started_by: datetime, *, limit: int) -> list[DueBucket]:
+        """The payment checks of payments started by `started_by` (at most
+        `limit` minutes); entries are payment_checks.entry strings."""
+        return await self._checks.due(started_by, limit=limit)
+
+    async def settle_check(self, bucket: DueBucket, handled: Collection[str]) -> None:
+        await self._checks.settle(bucket, handled)
 
 
 async def _take(walk: AsyncGenerator[Position, None], n: int) -> list[Position]:

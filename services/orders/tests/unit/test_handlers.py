@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,15 @@ from orders.errors import IdempotencyKeyReused, InvalidCursor, NotAllowed, Produ
 from orders.expiry_queue import CLOSED_AFTER, DueBucket, minute_of
 from orders.handlers import Context, PlaceOrder
 from orders.order_lists import Position, Scope, scopes_of
-from orders.payments import SIGNATURE_HEADER, SandboxProvider, sign
+from orders.payments import (
+    SANDBOX_TOKENS,
+    SIGNATURE_HEADER,
+    ChargeRequest,
+    ProviderCharge,
+    WebhookEvent,
+    sign,
+    verify_webhook,
+)
 from orders.store import IdempotencyKeyTaken, OrderSlice
 from servicekit.consumer import EventMeta
 
@@ -36,6 +46,7 @@ class FakeOrders:
         self.published: list[tuple[str, str]] = []  # (event id, type)
         self.lose_races = 0
         self.expiry: dict[str, list[str]] = {}  # minute -> order ids, like expiry_queue
+        self.checks: dict[str, list[str]] = {}  # minute -> "order|payment", like payment_checks
 
     async def get(self, order_id: str) -> Order | None:
         row = self.rows.get(order_id)
@@ -113,6 +124,69 @@ class FakeOrders:
         left = [oid for oid in self.expiry.get(bucket.minute, []) if oid not in handled]
         self.expiry[bucket.minute] = left
 
+    # the payment checks (payment_checks), like the expiry queue
+    async def watch_payment(self, order_id: str, payment_id: str, *, at: datetime) -> None:
+        self.checks.setdefault(minute_of(at), []).append(f"{order_id}|{payment_id}")
+
+    async def due_for_check(self, started_by: datetime, *, limit: int) -> list[DueBucket]:
+        minutes = sorted(m for m in self.checks if m <= minute_of(started_by))[:limit]
+        closed_before = minute_of(started_by - CLOSED_AFTER)
+        return [DueBucket(m, tuple(self.checks[m]), m < closed_before, True) for m in minutes]
+
+    async def settle_check(self, bucket: DueBucket, handled: list[str]) -> None:
+        self.checks[bucket.minute] = [e for e in self.checks[bucket.minute] if e not in handled]
+
+
+class FakeProvider:
+    """A provider in memory (the sandbox keeps its charges in Mongo): charges
+    by token like the sandbox, `retrieve`, refunds once per key."""
+
+    name = "sandbox"
+
+    def __init__(self) -> None:
+        self.charges: dict[str, ProviderCharge] = {}
+        self.refunds: dict[str, tuple[str, int]] = {}  # key -> (charge, amount)
+
+    def check_token(self, card_token: str) -> None:
+        if card_token not in SANDBOX_TOKENS:
+            from orders.errors import UnknownCardToken
+
+            raise UnknownCardToken(card_token)
+
+    async def charge(self, request: ChargeRequest) -> str:
+        outcome = SANDBOX_TOKENS[request.card_token]
+        if outcome == "timeout":
+            await asyncio.Event().wait()
+        status = {"approve": "approved", "decline": "declined"}.get(outcome, "processing")
+        ref = f"ch_{request.payment_id}"
+        self.charges[ref] = ProviderCharge(
+            ref,
+            request.payment_id,
+            request.order_id,
+            status,
+            request.amount_fen,  # type: ignore[arg-type]
+        )
+        return ref
+
+    def set_status(self, ref: str, status: str) -> None:
+        self.charges[ref] = dataclasses.replace(self.charges[ref], status=status)  # type: ignore[arg-type]
+
+    async def retrieve(self, provider_ref: str) -> ProviderCharge | None:
+        return self.charges.get(provider_ref)
+
+    async def retrieve_many(self, provider_refs: list[str]) -> dict[str, ProviderCharge]:
+        return {r: self.charges[r] for r in provider_refs if r in self.charges}
+
+    async def lookup(self, payment_ids: list[str]) -> dict[str, ProviderCharge]:
+        return {c.payment_id: c for c in self.charges.values() if c.payment_id in payment_ids}
+
+    async def refund(self, *, provider_ref: str, amount_fen: int, idempotency_key: str) -> str:
+        self.refunds.setdefault(idempotency_key, (provider_ref, amount_fen))
+        return f"re_{idempotency_key}"
+
+    def verify(self, body: bytes, signature: str | None) -> WebhookEvent:
+        return verify_webhook(SECRET, body, signature, tolerance_seconds=300)
+
 
 class FakeProducts:
     def __init__(self, *products: Product) -> None:
@@ -178,8 +252,8 @@ def product(pid: str = "p1", price: int = 1_000, version: int = 1, **kw: Any) ->
     return Product(**fields)
 
 
-def make_ctx(*products: Product) -> tuple[Context, FakeOrders, SandboxProvider, Clock]:
-    orders, provider, clock = FakeOrders(), SandboxProvider(secret=SECRET), Clock()
+def make_ctx(*products: Product) -> tuple[Context, FakeOrders, FakeProvider, Clock]:
+    orders, provider, clock = FakeOrders(), FakeProvider(), Clock()
     ctx = Context(
         orders=orders,  # type: ignore[arg-type]
         products=FakeProducts(*products),  # type: ignore[arg-type]
@@ -473,7 +547,7 @@ async def test_refunds_reach_the_provider_under_their_own_key() -> None:
 
 
 async def test_signed_webhooks_are_verified() -> None:
-    provider = SandboxProvider(secret=SECRET)
+    provider = FakeProvider()  # verifies with payments.verify_webhook, as the sandbox does
     body = b'{"x": 1}'
     from orders.errors import InvalidSignature
 
@@ -498,3 +572,126 @@ async def test_a_consumer_that_loses_every_race_asks_to_be_retried() -> None:
             StockReserved(order_id=order.order_id, lines=[]), meta(), ctx=ctx
         )
     assert isinstance(caught.value, Unavailable)  # servicekit retries it, never dead-letters
+
+
+# --- reconciliation ---------------------------------------------------------------------
+
+
+async def pay(ctx: Context, order: Order, token: str = "tok_sandbox_approve") -> str:
+    _, payment, _ = await handlers.start_payment(
+        ctx=ctx,
+        order_id=order.order_id,
+        viewer=TOURIST,
+        card_token=token,
+        idempotency_key=None,
+        webhook_url="http://x",
+    )
+    return payment.payment_id
+
+
+async def test_reconciliation_settles_a_payment_whose_webhook_never_came() -> None:
+    ctx, orders, _, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    payment_id = await pay(ctx, order)
+    assert await handlers.reconcile_payments(ctx=ctx) == 0  # not pending long enough yet
+    clock.now += ctx.reconcile_after
+    assert await handlers.reconcile_payments(ctx=ctx) == 1
+    paid = orders.rows[order.order_id]
+    assert paid.status is OrderStatus.PAID
+    assert paid.payment(payment_id).settled_by == "reconciliation"
+    assert not any(orders.checks.values())  # its check is done
+    # the webhook arrives after all: a duplicate, never a second order.paid
+    body, signature = webhook(order, payment_id)
+    assert await handlers.settle_payment(ctx=ctx, body=body, signature=signature) == "duplicate"
+    assert [kind for _, kind in orders.published].count("paid") == 1
+
+
+async def test_a_webhook_first_leaves_reconciliation_nothing_to_do() -> None:
+    ctx, orders, _, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    payment_id = await pay(ctx, order)
+    body, signature = webhook(order, payment_id)
+    assert await handlers.settle_payment(ctx=ctx, body=body, signature=signature) == "captured"
+    clock.now += ctx.reconcile_after
+    assert await handlers.reconcile_payments(ctx=ctx) == 0
+    assert [kind for _, kind in orders.published].count("paid") == 1
+    assert not any(orders.checks.values())
+
+
+async def test_reconciliation_losing_the_race_to_the_webhook_keeps_its_entry() -> None:
+    ctx, orders, _, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    payment_id = await pay(ctx, order)
+    clock.now += ctx.reconcile_after
+    orders.lose_races = 1  # the webhook's write lands between its read and its write
+    assert await handlers.reconcile_payments(ctx=ctx) == 0
+    assert any(orders.checks.values())
+    body, signature = webhook(order, payment_id)
+    assert await handlers.settle_payment(ctx=ctx, body=body, signature=signature) == "captured"
+    await handlers.reconcile_payments(ctx=ctx)
+    assert not any(orders.checks.values())
+    assert [kind for _, kind in orders.published].count("paid") == 1
+
+
+async def test_reconciliation_fails_a_declined_payment_and_frees_an_unknown_one() -> None:
+    ctx, orders, provider, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    declined = await pay(ctx, order, "tok_sandbox_decline")
+    clock.now += ctx.reconcile_after
+    await handlers.reconcile_payments(ctx=ctx)
+    assert orders.rows[order.order_id].payment(declined).status is PaymentStatus.DECLINED
+    # a payment the provider never heard of (the charge call never left)
+    lost = await pay(ctx, order, "tok_sandbox_processing")
+    provider.charges.clear()
+    clock.now += ctx.reconcile_after
+    await handlers.reconcile_payments(ctx=ctx)
+    stored = orders.rows[order.order_id]
+    assert stored.payment(lost).status is PaymentStatus.TIMED_OUT
+    assert stored.payment(lost).failure_reason == "unknown_to_provider"
+    assert stored.status is OrderStatus.CONFIRMED  # payable again
+    assert not any(orders.checks.values())
+
+
+async def test_expiry_reconciles_first_an_approved_payment_pays_the_order() -> None:
+    ctx, orders, _, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    await pay(ctx, order)  # approved at the provider, its webhook lost
+    clock.now += ctx.payment_window + CLOSED_AFTER
+    assert await handlers.expire_due_orders(ctx=ctx) == 0
+    assert orders.rows[order.order_id].status is OrderStatus.PAID
+    assert [kind for _, kind in orders.published] == ["placed", "confirmed", "paid"]
+
+
+async def test_a_capture_after_expiry_is_refunded_and_never_paid() -> None:
+    ctx, orders, provider, clock = make_ctx(product())
+    order = await confirmed(ctx)
+    payment_id = await pay(ctx, order, "tok_sandbox_processing")
+    clock.now += ctx.payment_window + CLOSED_AFTER
+    assert await handlers.expire_due_orders(ctx=ctx) == 1  # still processing: cancelled
+    assert orders.rows[order.order_id].status is OrderStatus.CANCELLED
+    provider.set_status(f"ch_{payment_id}", "approved")  # the bank approves, late
+    assert await handlers.reconcile_payments(ctx=ctx) == 1
+    stored = orders.rows[order.order_id]
+    assert stored.status is OrderStatus.CANCELLED
+    payment = stored.payment(payment_id)
+    assert payment.status is PaymentStatus.REVERSED
+    assert payment.refund_ref == f"re_reverse:{payment_id}"
+    assert provider.refunds == {f"reverse:{payment_id}": (f"ch_{payment_id}", order.total_fen)}
+    assert "paid" not in [kind for _, kind in orders.published]
+
+
+async def test_the_sandbox_backs_off_for_days_and_names_every_failure() -> None:
+    import httpx
+
+    from orders.sandbox import RetryPolicy, _reason
+
+    policy = RetryPolicy(base_seconds=1, cap_seconds=3_600, give_up_after=3 * 86_400)
+    first = datetime(2026, 5, 1, tzinfo=UTC)
+    delays = [
+        (policy.next_at(attempts=n, first_at=first, now=first) - first).total_seconds()  # type: ignore[operator]
+        for n in (1, 2, 3, 13, 40)
+    ]
+    assert delays == [1, 2, 4, 3_600, 3_600]
+    assert policy.next_at(attempts=80, first_at=first, now=first + timedelta(days=3)) is None
+    assert _reason(httpx.ReadTimeout("")) != ""
+    assert "ReadTimeout" in _reason(httpx.ReadTimeout(""))

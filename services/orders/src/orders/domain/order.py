@@ -185,6 +185,10 @@ class Order:
     def open_payment(self) -> Payment | None:
         return next((p for p in self.payments if p.status is PaymentStatus.PENDING), None)
 
+    def open_payments(self) -> list[Payment]:
+        """Payments still waiting for the provider's verdict (pending or timed out)."""
+        return [p for p in self.payments if p.status in OPEN_PAYMENT]
+
     # --- the saga ------------------------------------------------------------
 
     def confirm(self, *, at: datetime, payment_window: timedelta) -> None:
@@ -297,15 +301,19 @@ class Order:
         provider_ref: str,
         at: datetime,
         failure_reason: str | None = None,
+        via: str = "webhook",
     ) -> SettleOutcome:
-        """The provider's verdict. Never captures twice: a verdict on a settled
+        """The provider's verdict, by webhook or by reconciliation (`via`),
+        whichever comes first. Never captures twice: a verdict on a settled
         payment is a duplicate; a success for an order no longer awaiting payment
-        (already paid, cancelled) must be reversed by the caller."""
+        (already paid, cancelled) must be reversed by the caller (refund, then
+        `record_reversal`)."""
         payment = self.payment(payment_id)
         if payment.status not in OPEN_PAYMENT:
             return "duplicate"
         payment.provider_ref = payment.provider_ref or provider_ref
         payment.updated_at = at
+        payment.settled_by = via
         self.changed = True
         if not succeeded:
             payment.status = PaymentStatus.DECLINED
@@ -333,6 +341,24 @@ class Order:
             "paid",
         )
         return "captured"
+
+    def record_reversal(self, payment_id: str, *, refund_ref: str, at: datetime) -> None:
+        """The provider refunded a reversed capture: the money went back."""
+        payment = self.payment(payment_id)
+        if payment.status is PaymentStatus.REVERSED and payment.refund_ref is None:
+            payment.refund_ref = refund_ref
+            payment.updated_at = at
+            self.changed = True
+
+    def payment_unknown_to_provider(self, payment_id: str, *, at: datetime) -> None:
+        """The provider has no record of a payment it should have answered long
+        ago (the charge never reached it): it no longer blocks a new payment."""
+        payment = self.payment(payment_id)
+        if payment.status is PaymentStatus.PENDING:
+            payment.status = PaymentStatus.TIMED_OUT
+            payment.failure_reason = "unknown_to_provider"
+            payment.updated_at = at
+            self.changed = True
 
     def captured_payment(self) -> Payment | None:
         return next((p for p in self.payments if p.status is PaymentStatus.CAPTURED), None)

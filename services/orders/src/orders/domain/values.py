@@ -183,6 +183,8 @@ class Payment:
     provider_ref: str | None = None
     idempotency_key: str | None = None
     failure_reason: str | None = None
+    settled_by: str | None = None  # "webhook", "reconciliation" or "expiry": who heard first
+    refund_ref: str | None = None  # a reversed capture's refund at the provider
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from orders.handlers.events import (
     subscription,
 )
 from orders.handlers.payments import settle_payment, start_payment
+from orders.handlers.reconcile import apply_verdict, provider_verdicts, reconcile_payments
 
 __all__ = [
     "CONSUMED",
@@ -47,6 +48,7 @@ __all__ = [
     "OrderList",
     "PlaceOrder",
     "apply_product",
+    "apply_verdict",
     "cancel_order",
     "cart_products",
     "change_order",
@@ -62,6 +64,8 @@ __all__ = [
     "list_orders",
     "new_id",
     "place_order",
+    "provider_verdicts",
+    "reconcile_payments",
     "refund_order",
     "reject_order",
     "remove_cart_line",

@@ -4,6 +4,7 @@ unpaid orders."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from orders.domain import (
     Order,
@@ -22,6 +23,7 @@ from orders.handlers.context import (
     new_id,
     require_access,
 )
+from orders.handlers.reconcile import apply_verdict, provider_verdicts
 
 __all__ = [
     "cancel_order",
@@ -116,17 +118,28 @@ async def fulfil_line(*, ctx: Context, order_id: str, line_id: str, viewer: View
 async def expire_due_orders(*, ctx: Context, batch: int = 100) -> int:
     """Cancel confirmed orders whose payment window closed, found through the
     expiry queue (expiry_queue): the minutes due by now, their orders by `_id`.
-    Safe on several replicas at once: each cancellation is a rev-checked
-    write, and the loser of a race (another sweeper, a capture) keeps the
-    entry for the next round. Returns how many orders this call cancelled."""
+    An order with a payment still awaiting its verdict is reconciled first (the
+    provider asked, one `retrieve_many` for the round): an approved payment
+    pays it instead, a declined one is recorded; one still processing does not
+    hold the cancellation back, and if it is approved later, the capture is
+    refunded (handlers.reconcile). Safe on several replicas at once: each
+    cancellation is a rev-checked write, and the loser of a race (another
+    sweeper, a capture) keeps the entry for the next round. Returns how many
+    orders this call cancelled."""
     now = ctx.clock()
     buckets = await ctx.orders.due_for_expiry(now, limit=batch)
     orders = await ctx.orders.get_many([oid for b in buckets for oid in b.order_ids])
+    await _reconcile_before_expiry(ctx, list(orders.values()), now)
     expired = 0
     for bucket in buckets:
         handled: list[str] = []
         for order_id in bucket.order_ids:
             order = orders.get(order_id)
+            if order is not None and order.status is OrderStatus.PAID and order.changed:
+                # reconciled: the payment had been approved in time
+                if await ctx.orders.save(order):
+                    handled.append(order_id)
+                continue
             if order is not None and order.status is OrderStatus.CONFIRMED:
                 try:
                     order.expire(at=now)
@@ -143,3 +156,24 @@ async def expire_due_orders(*, ctx: Context, batch: int = 100) -> int:
             handled.append(order_id)
         await ctx.orders.settle_expiry(bucket, handled)
     return expired
+
+
+async def _reconcile_before_expiry(ctx: Context, orders: list[Order], now: datetime) -> None:
+    """Ask the provider about the open payments of the due confirmed orders and
+    apply the verdicts (not saved: the sweep saves each order once)."""
+    due = [
+        o
+        for o in orders
+        if o.status is OrderStatus.CONFIRMED
+        and o.payment_due_at is not None
+        and o.payment_due_at <= now
+        and o.open_payments()
+    ]
+    payments = [(o, p) for o in due for p in o.open_payments()]
+    if not payments:
+        return
+    verdicts = await provider_verdicts(ctx, [p for _, p in payments])
+    for order, payment in payments:
+        if order.status is OrderStatus.CONFIRMED:  # an earlier payment may have paid it
+            charge = verdicts.get(payment.payment_id)
+            await apply_verdict(ctx, order, payment, charge, via="expiry", at=now)

@@ -61,6 +61,8 @@ class Context:
     payment_window: timedelta
     provider_timeout: float
     clock: Clock = utcnow
+    # a payment without a verdict this long is asked about (reconcile.py)
+    reconcile_after: timedelta = timedelta(seconds=60)
 
 
 def fingerprint(payload: object) -> str:

@@ -1,4 +1,5 @@
-"""Payments: submit to the provider, settle by its signed webhook, never twice."""
+"""Payments: submit to the provider, settle by its signed webhook (or by
+reconciliation, handlers.reconcile), never twice."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from orders.handlers.context import (
     new_id,
     require_access,
 )
+from orders.handlers.reconcile import reverse_capture
 from orders.payments import ChargeRequest
 
 __all__ = [
@@ -47,6 +49,8 @@ async def start_payment(
     new (False: a retry under the same Idempotency-Key)."""
     ctx.provider.check_token(card_token)
     payment_id = new_id("pay")
+    # watched before it exists: reconciliation finds it whatever happens next
+    await ctx.orders.watch_payment(order_id, payment_id, at=ctx.clock())
 
     def begin(order: Order) -> tuple[Payment, bool]:
         require_access(order, viewer)
@@ -96,13 +100,10 @@ async def settle_payment(*, ctx: Context, body: bytes, signature: str | None) ->
             provider_ref=event.provider_ref,
             at=ctx.clock(),
             failure_reason=event.failure_reason,
+            via="webhook",
         )
         if outcome == "reverse":
-            await ctx.provider.refund(
-                provider_ref=event.provider_ref,
-                amount_fen=event.amount_fen,
-                idempotency_key=f"reverse:{event.payment_id}",
-            )
+            await reverse_capture(ctx, order, event.payment_id, event.provider_ref, at=ctx.clock())
         if not order.changed or await ctx.orders.save(order):
             log.info(
                 "payment %s: %s", event.payment_id, outcome, extra={"order_id": order.order_id}
