@@ -259,9 +259,14 @@ async def test_an_order_that_expires_before_its_payment_is_approved_ends_refunde
             charge = (await operator.get(f"/payments/sandbox/charges/{ref}")).json()
             assert charge["refunded_fen"] == charge["amount_fen"] == order["total_fen"]
         events = await read_order_events(
-            infra.kafka_bootstrap, order_id, ["placed", "confirmed", "cancelled"]
+            infra.kafka_bootstrap, order_id, ["placed", "confirmed", "cancelled", "reversed"]
         )
         assert "paid" not in [short for _, short, _ in events]  # no royalties, stock released
+        (reversal,) = [body for _, short, body in events if short == "reversed"]
+        assert reversal["payment_id"] == payment["payment_id"]
+        assert reversal["amount_fen"] == order["total_fen"]
+        assert reversal["refund_ref"] == view["payments"][0]["refund_ref"]
+        assert reversal["order_status"] == "CANCELLED"
     finally:
         service.stop()
 

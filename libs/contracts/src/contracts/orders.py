@@ -21,6 +21,7 @@ __all__ = [
     "OrderPlaced",
     "OrderRefunded",
     "OrderRejected",
+    "PaymentReversed",
     "RefundLine",
     "RejectionReason",
 ]
@@ -133,3 +134,16 @@ class OrderFulfilled(_OrderEvent):
     TYPE: ClassVar[str] = "rebirth.orders.order.fulfilled.v1"
     fulfilled_at: datetime
     lines: list[OrderLine] = Field(default_factory=list)  # added; empty from older producers
+
+
+class PaymentReversed(_OrderEvent):
+    """A payment captured after its order was no longer awaiting one (it had
+    expired or was cancelled) was refunded in full. The order was never paid:
+    no royalty accrued, its stock was already released."""
+
+    TYPE: ClassVar[str] = "rebirth.orders.payment.reversed.v1"
+    payment_id: str
+    amount_fen: int
+    refund_ref: str
+    order_status: str  # what the order was when the capture arrived
+    reversed_at: datetime

@@ -20,6 +20,7 @@ from contracts.orders import (
     OrderPlaced,
     OrderRefunded,
     OrderRejected,
+    PaymentReversed,
     RefundLine,
     RejectionReason,
 )
@@ -348,7 +349,17 @@ class Order:
         if payment.status is PaymentStatus.REVERSED and payment.refund_ref is None:
             payment.refund_ref = refund_ref
             payment.updated_at = at
-            self.changed = True
+            self._record(
+                PaymentReversed(
+                    order_id=self.order_id,
+                    payment_id=payment_id,
+                    amount_fen=payment.amount_fen,
+                    refund_ref=refund_ref,
+                    order_status=self.status.value,
+                    reversed_at=at,
+                ),
+                f"payment-reversed:{payment_id}",
+            )
 
     def payment_unknown_to_provider(self, payment_id: str, *, at: datetime) -> None:
         """The provider has no record of a payment it should have answered long
