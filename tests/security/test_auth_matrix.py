@@ -81,6 +81,10 @@ MATRIX: dict[str, list[tuple[str, str, int, int, int, int, int, int]]] = {
         ("POST",   "/orders/{order_id}/cancel",                  404, 200, 404, 404, 403, 200),
         ("POST",   "/orders/{order_id}/payments",                404, 201, 404, 404, 403, 201),
         ("POST",   "/payments/webhooks/sandbox",                 401, 401, 401, 401, 401, 401),
+        # the sandbox provider's own controls (a stand-in bank's console; off in production)
+        ("GET",    "/payments/sandbox/charges/{provider_ref}",   401, 403, 403, 403, 403, 200),
+        ("POST",   "/payments/sandbox/charges/{provider_ref}/{verdict}",
+                                                                 401, 403, 403, 403, 403, 200),
         ("POST",   "/orders/{order_id}/refunds",                 404, 201, 404, 404, 403, 201),
         ("POST",   "/orders/{order_id}/lines/{line_id}/ship",    404, 403, 404, 404, 200, 200),
         ("POST",   "/orders/{order_id}/lines/{line_id}/fulfil",  404, 403, 404, 404, 200, 200),
@@ -118,6 +122,12 @@ MATRIX: dict[str, list[tuple[str, str, int, int, int, int, int, int]]] = {
         ("GET",    "/statements/{statement_id}",                 401, 404, 200, 404, 404, 200),
         ("GET",    "/statements/{statement_id}/lines",           401, 404, 200, 404, 404, 200),
         ("GET",    "/statements/{statement_id}/csv",             401, 404, 200, 404, 404, 200),
+        ("GET",    "/holders/{holder_id}/statements/current",    401, 404, 200, 404, 404, 200),
+        ("PUT",    "/licenses/{license_id}/approval-reference",  401, 404, 200, 404, 403, 200),
+        ("GET",    "/.well-known/jwks.json",                     200, 200, 200, 200, 200, 200),
+        ("GET",    "/certificates/{serial}",                     200, 200, 200, 200, 200, 200),
+        ("GET",    "/certificates/{serial}/signed",              200, 200, 200, 200, 200, 200),
+        ("GET",    "/orders/{order_id}/certificates",            401, 404, 200, 404, 200, 200),
     ],
     "analytics": [
         # method  path                                        anon tour musA musB lic  op
@@ -236,6 +246,9 @@ CALLS: dict[tuple[str, str, str], Call] = {
     ),
     ("ip", "POST", "/licenses"): Call(json=lambda w: license_body(w.ids["relic_a"])),
     ("ip", "POST", "/licenses/{license_id}/{action}"): Call(fresh="application"),
+    ("ip", "PUT", "/licenses/{license_id}/approval-reference"): Call(
+        json=lambda _: {"number": "文物博函〔2026〕1号", "approved_on": "2026-01-05"}
+    ),
     ("ip", "POST", "/payouts"): Call(
         json=lambda w: {"reference": unique("PAY"), "holder_id": w.ids["museum_a"], "amount_fen": 1}
     ),
@@ -262,6 +275,9 @@ def _path_values(world: World) -> dict[str, str]:
         "statement_id": ids["statement"],
         "table": "revenue",
         "version": ids["replay"],
+        "provider_ref": ids["provider_ref"],
+        "verdict": "approve",
+        "serial": ids["serial"],
     }
 
 

@@ -106,6 +106,9 @@ class World:
             return (await self.call("ip", "GET", f"/ledger/postings/{ids['posting']}")).is_success
 
         await self.until(posted, "ip posted the sale's royalty")
+        ids["provider_ref"] = order["payments"][0]["provider_ref"]
+        certificates = await self.ok("ip", "GET", f"/orders/{ids['order']}/certificates")
+        ids["serial"] = certificates[0]["serial"]
         ids["period"] = datetime.now(UTC).strftime("%Y-%m")
         await self.ok("ip", "POST", f"/periods/{ids['period']}/close")
         statements = await self.ok("ip", "GET", f"/holders/{ids['museum_a']}/statements")

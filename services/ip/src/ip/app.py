@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from ip import api, api_ledger, store
+from ip import api, api_certs, api_ledger, store
 from ip.config import Settings
 from ip.handlers import batch_subscription, run_scheduler, services_of
 from servicekit.app import Runtime, ServiceSpec, create_service_app
@@ -18,7 +18,7 @@ async def _setup(runtime: Runtime) -> None:
 
 SPEC = ServiceSpec(
     title="relic-rebirth ip",
-    routers=[api.router, api_ledger.router],
+    routers=[api.router, api_ledger.router, api_certs.router],
     outbox_collections=store.OUTBOX_COLLECTIONS,
     batch=batch_subscription,
     setup=_setup,

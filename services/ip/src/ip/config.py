@@ -1,7 +1,8 @@
 """ip settings: the shared ones, plus its own database and royalty defaults."""
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from servicekit.ratelimit import Rate
 from servicekit.settings import ServiceSettings
 
 __all__ = ["Settings"]
@@ -31,3 +32,42 @@ class Settings(ServiceSettings):
         ge=0,
         validation_alias=AliasChoices("IP_CLOSE_GRACE_S", "close_grace_s"),
     )
+    # --- authenticity certificates (ip.certificates) ---
+    # Ed25519 private key, PEM (PKCS#8). Unset outside production: a dev key is
+    # generated into `cert_key_dir` on first run and reused (never committed).
+    cert_signing_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("IP_CERT_SIGNING_KEY", "cert_signing_key")
+    )
+    # public keys of retired signing keys (PEM or base64url raw), still published
+    # and honoured so certificates signed before a rotation stay verifiable
+    cert_retired_keys: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("IP_CERT_RETIRED_KEYS", "cert_retired_keys"),
+    )
+    # the key of the serials' keyed hash: never rotate it (a redelivered order
+    # must get the same serials); unset outside production: a dev file
+    cert_serial_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("IP_CERT_SERIAL_KEY", "cert_serial_key")
+    )
+    cert_key_dir: str = Field(
+        ".local/ip", validation_alias=AliasChoices("IP_CERT_KEY_DIR", "cert_key_dir")
+    )
+    # public verification, per client (servicekit.ratelimit)
+    cert_verify_rate: Rate = Field(
+        "120/minute", validation_alias=AliasChoices("IP_CERT_VERIFY_RATE", "cert_verify_rate")
+    )
+    # where a phone opens a certificate (QR codes, the verify URL)
+    public_base_url: str = Field(
+        "http://127.0.0.1:8003",
+        validation_alias=AliasChoices("IP_PUBLIC_BASE_URL", "public_base_url"),
+    )
+
+    @model_validator(mode="after")
+    def _certificate_keys_in_production(self) -> "Settings":
+        if self.environment == "production" and (
+            self.cert_signing_key is None or self.cert_serial_key is None
+        ):
+            raise ValueError(
+                "IP_CERT_SIGNING_KEY and IP_CERT_SERIAL_KEY are required in production"
+            )
+        return self

@@ -3,7 +3,8 @@ bases (NotFound 404, Conflict 409, Invalid 422, Forbidden 403).
 
     ServiceError
      ├── NotFound
-     │    └── UnknownThing          a holder, asset, license, statement... (or not yours)
+     │    ├── UnknownThing          a holder, asset, license, statement... (or not yours)
+     │    └── UnknownCertificate    no certificate has this serial
      ├── Conflict
      │    ├── ExclusiveConflict     an exclusive/sole license overlaps
      │    ├── StateConflict         the action does not fit the current status
@@ -11,7 +12,8 @@ bases (NotFound 404, Conflict 409, Invalid 422, Forbidden 403).
      │    └── ReferenceReused       a payout reference was used with other values
      ├── Invalid
      │    ├── BadInput              a business rule broken (shares, terms, periods)
-     │    └── InsufficientBalance   a payout above the holder's balance
+     │    ├── InsufficientBalance   a payout above the holder's balance
+     │    └── MalformedCertificateSerial  bad length, alphabet or check character
      └── Unavailable
           └── Contention            a ledger chain stayed contended; retry
 """
@@ -24,8 +26,10 @@ __all__ = [
     "Contention",
     "ExclusiveConflict",
     "InsufficientBalance",
+    "MalformedCertificateSerial",
     "ReferenceReused",
     "StateConflict",
+    "UnknownCertificate",
     "UnknownThing",
 ]
 
@@ -83,3 +87,22 @@ class InsufficientBalance(Invalid):
 
 class Contention(Unavailable):
     pass
+
+
+class MalformedCertificateSerial(Invalid):
+    title = "Malformed serial"
+
+    def __init__(self, serial: str, reason: str) -> None:
+        super().__init__(reason, serial=serial[:40], status="malformed")
+
+
+class UnknownCertificate(NotFound):
+    title = "Unknown certificate"
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(
+            f"no certificate has the serial {serial}: the item is not a licensed unit "
+            "known to relic-rebirth",
+            serial=serial,
+            status="unknown",
+        )

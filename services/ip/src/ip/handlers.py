@@ -7,8 +7,10 @@ Events consumed, a poll at a time (`batch_subscription`; all idempotent, see
 - catalog `relic.registered` -> an IP asset (and the donor as a holder);
   `relic.updated` (or registered again) -> the asset's grade, and an
   effective-dated ownership change when the donor changed;
-- orders `order.paid` -> royalty accruals, one posting per licensed line;
-- orders `order.refunded` -> proportional reversals.
+- orders `order.paid` -> royalty accruals, one posting per licensed line, and
+  one authenticity certificate per licensed unit (ip.authenticity);
+- orders `order.refunded` -> proportional reversals, and the refunded units'
+  certificates revoked.
 
 The catalog events are rare: each goes through its own use case, in order.
 The order events of a batch are folded together (ip.order_batches).
@@ -19,17 +21,25 @@ any advance a crash kept from being posted at grant.
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from contracts import Event
 from contracts.catalog import MuseumRegistered, MuseumUpdated, RelicRegistered, RelicUpdated
 from contracts.orders import OrderPaid, OrderRefunded
+from ip.authenticity import Authenticity
+from ip.cert_keys import CertKeys, keys_from_settings
+from ip.cert_store import CertStore
+from ip.config import Settings
 from ip.ledger import Ledger
 from ip.licensing import Licensing
 from ip.order_fold import OrderEvent
 from ip.rights import Rights
+from ip.signing import KeyRing
 from ip.statements import Statements
 from ip.store import Store
 from servicekit.app import Runtime
@@ -60,6 +70,7 @@ class Services:
     licensing: Licensing
     ledger: Ledger
     statements: Statements
+    authenticity: Authenticity
     clock: Clock
 
 
@@ -69,14 +80,18 @@ def build_services(
     donor_share_bps: int,
     clock: Clock = _utc_now,
     close_grace_s: float = 2.0,
+    cert_keys: CertKeys | None = None,
 ) -> Services:
+    """`cert_keys` default: fresh throwaway keys (tests that do not verify)."""
     ledger = Ledger(store)
+    keys = cert_keys or CertKeys(KeyRing(Ed25519PrivateKey.generate()), secrets.token_bytes(32))
     return Services(
         store=store,
         rights=Rights(store, donor_share_bps=donor_share_bps),
         licensing=Licensing(store, ledger),
         ledger=ledger,
         statements=Statements(store, ledger, close_grace_s=close_grace_s),
+        authenticity=Authenticity(CertStore(store.db), keys),
         clock=clock,
     )
 
@@ -91,6 +106,7 @@ def services_of(runtime: Runtime) -> Services:
         Store(runtime.db),
         donor_share_bps=int(getattr(settings, "donor_share_bps", 3000)),
         close_grace_s=float(getattr(settings, "close_grace_s", 2.0)),
+        cert_keys=keys_from_settings(settings) if isinstance(settings, Settings) else None,
     )
     setattr(runtime, "_ip_services", built)  # noqa: B010
     return built
@@ -120,7 +136,10 @@ async def handle_batch(s: Services, items: Sequence[tuple[Event, EventMeta]]) ->
             await s.rights.relic_registered(event, meta)
         elif isinstance(event, OrderPaid | OrderRefunded):
             orders.append(OrderEvent(event, meta.id))
-    await s.ledger.apply_orders(orders)
+    licenses = await s.ledger.apply_orders(orders)
+    # the same batch's certificates, after its accruals (a crash between them
+    # redelivers the batch: the ledger heals, the certificates are written)
+    await s.authenticity.apply([o.event for o in orders], licenses)
 
 
 def batch_subscription(runtime: Runtime) -> BatchSubscription:

@@ -33,6 +33,8 @@ from ip.book_docs import (
     plan_appends,
     snapshot_update,
 )
+from ip.cert_store import CERTS, ORDERS, SERIALS, new_revocations, revoke_update
+from ip.certificates import Revocation, cert_id
 from ip.postings import accrual_id, holder_account, licensee_account, reversal_id
 from ip.schedule import ADVANCES, LIVE, SCHEDULE
 from ip.store import CLOSE, at_version, close_at, owned_locks, stale_lock
@@ -49,6 +51,7 @@ _LICENSEE = licensee_account("lic-acme")
 _AT = "2026-03-01T02:00:00.000+00:00"
 _LINE = BookLine(_ACCRUAL, _AT, "2026-03", "accrual", -700, "lic-1a2b3c")
 _CHUNK = ChunkState(_HOLDER, "2026-03-01", "2026-03", 0, 3, -2100, 0, _AT, _AT)
+_REVOKED = Revocation("ord-1", "rfd-1", "line-1", (3,), _NOW)
 _NEW_DAY = Plan()
 plan_appends((_HOLDER, "2026-03-02", "2026-03"), [], [_LINE], _NEW_DAY)
 
@@ -88,6 +91,14 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         BALANCES,
         month_snapshot(_HOLDER, "2026-03", {"n": 3, "sum_fen": -2100, "payouts": 0})[0],
     ),
+    # certificates: the same consumer (refunds), public verification, an order's list
+    HotQuery("certificate orders of a batch's refunds", ORDERS, by_ids(["ord-1", "ord-2"])),
+    HotQuery("certificate order (its list)", ORDERS, by_id("ord-1")),
+    HotQuery("refund's units noted", ORDERS, new_revocations("ord-1", [_REVOKED])._filter),
+    HotQuery("units revoked", CERTS, revoke_update(_REVOKED)._filter),
+    HotQuery("certificate by serial", SERIALS, by_id("7K3MQ9XD2F4H")),
+    HotQuery("certificate", CERTS, by_id(cert_id("ord-1", "line-1", 1))),
+    HotQuery("certificates of an order", CERTS, by_ids(_REVOKED.cert_ids)),
     # catalog consumer and HTTP requests
     HotQuery("holder", "holders", by_id("three-gorges")),
     HotQuery("asset", "assets", by_id("relic-r1")),

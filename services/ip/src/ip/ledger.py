@@ -116,9 +116,10 @@ class Ledger:
     async def reverse_refund(self, event: OrderRefunded, meta: EventMeta) -> None:
         await self._orders.apply([OrderEvent(event, meta.id)])
 
-    async def apply_orders(self, events: Sequence[OrderEvent]) -> None:
-        """A batch of order events, folded (the consumer's path)."""
-        await self._orders.apply(events)
+    async def apply_orders(self, events: Sequence[OrderEvent]) -> dict[str, LicenseRecord]:
+        """A batch of order events, folded (the consumer's path); the licenses
+        its lines name, as read."""
+        return await self._orders.apply(events)
 
     # --- advances, shortfalls, payouts -----------------------------------------
 

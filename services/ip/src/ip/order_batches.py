@@ -42,7 +42,7 @@ from ip.order_fold import (
     posting_ids,
     reversal_notes,
 )
-from ip.records import AssetRecord, Posting
+from ip.records import AssetRecord, LicenseRecord, Posting
 from ip.royalty import Cumulative
 from ip.store import Store, book_lines
 from servicekit.outbox import outbox_entry
@@ -90,15 +90,18 @@ class OrderBatches:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def apply(self, events: Sequence[OrderEvent]) -> None:
+    async def apply(self, events: Sequence[OrderEvent]) -> dict[str, LicenseRecord]:
+        """Post the batch; the licenses its lines name, as last read (the
+        certificates of ip.authenticity follow the same licensed lines)."""
         if not any(line.license_id for e in events for line in e.event.lines):
-            return
+            return {}
         chains = _Chains()
         marked: set[str] = set()
         extra: set[str] = set()
         for _ in range(MAX_ROUNDS):
-            if await self._round(events, chains, marked, extra):
-                return
+            done, licenses = await self._round(events, chains, marked, extra)
+            if done:
+                return licenses
         raise Contention("license chains stayed contended")
 
     async def _view(
@@ -133,10 +136,11 @@ class OrderBatches:
 
     async def _round(
         self, events: Sequence[OrderEvent], chains: _Chains, marked: set[str], extra: set[str]
-    ) -> bool:
+    ) -> tuple[bool, dict[str, LicenseRecord]]:
         """One attempt at the whole batch; True when every line is settled."""
         store = self._store
-        folded = fold_orders(await self._view(events, chains, extra), events)
+        view = await self._view(events, chains, extra)
+        folded = fold_orders(view, events)
         items = [
             (p, [outbox_entry(event, source="ip", event_id=p.posting_id)])
             for p, event in folded.new
@@ -152,11 +156,11 @@ class OrderBatches:
             lost = items[inserted][0]
             chains.lost(lost.license_id or "", (lost.license_seq or 1) - 1)
             await chains.pause()
-            return False
+            return False, view.licenses
         if folded.missing_heads - extra:
             extra.update(folded.missing_heads)
-            return False
-        return True
+            return False, view.licenses
+        return True, view.licenses
 
     async def _derive(self, written: list[Posting], healed: list[Posting]) -> None:
         """What follows postings' insert: head pointers, then the books."""

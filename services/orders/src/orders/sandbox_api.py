@@ -10,11 +10,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from orders.deps import CurrentViewer
-from orders.domain import Viewer
 from orders.errors import ChargeNotFound, NotAllowed
 from orders.payments import ProviderCharge
 from orders.sandbox import SandboxProvider
+from servicekit.auth import CurrentPrincipal, Principal, Role
 
 __all__ = ["ChargeRead", "router"]
 
@@ -43,18 +42,20 @@ class ChargeRead(BaseModel):
         )
 
 
-def _sandbox(request: Request, viewer: Viewer) -> SandboxProvider:
+def _sandbox(request: Request, principal: Principal) -> SandboxProvider:
     if request.app.state.runtime.settings.environment == "production":
         raise NotAllowed("the sandbox provider's controls are off in production")
-    if viewer.role != "operator":
+    if principal.role is not Role.OPERATOR:
         raise NotAllowed("only an operator may use the sandbox provider's controls")
     sandbox: SandboxProvider = request.app.state.sandbox
     return sandbox
 
 
 @router.get("/charges/{provider_ref}", summary="A charge as the provider holds it")
-async def read_charge(provider_ref: str, request: Request, viewer: CurrentViewer) -> ChargeRead:
-    charge = await _sandbox(request, viewer).retrieve(provider_ref)
+async def read_charge(
+    provider_ref: str, request: Request, principal: CurrentPrincipal
+) -> ChargeRead:
+    charge = await _sandbox(request, principal).retrieve(provider_ref)
     if charge is None:
         raise ChargeNotFound(provider_ref)
     return ChargeRead.of(charge)
@@ -68,9 +69,9 @@ async def complete_charge(
     provider_ref: str,
     verdict: Literal["approve", "decline"],
     request: Request,
-    viewer: CurrentViewer,
+    principal: CurrentPrincipal,
 ) -> ChargeRead:
-    charge = await _sandbox(request, viewer).complete(provider_ref, approve=verdict == "approve")
+    charge = await _sandbox(request, principal).complete(provider_ref, approve=verdict == "approve")
     if charge is None:
         raise ChargeNotFound(provider_ref)
     return ChargeRead.of(charge)
