@@ -94,6 +94,7 @@ from contracts.orders import (
     OrderPlaced,
     OrderRefunded,
     OrderRejected,
+    PaymentReversed,
     RefundLine,
 )
 
@@ -406,6 +407,8 @@ _RULES: dict[type[Event], Callable[[Any, Changes, datetime], None]] = {
     OrderCancelled: _platform_counter("orders_cancelled", lambda e: e.cancelled_at),
     OrderRefunded: _timeless(_order_refunded),
     OrderFulfilled: _platform_counter("orders_fulfilled", lambda e: e.fulfilled_at),
+    # a capture refunded after its order expired: never in gross or royalties
+    PaymentReversed: _platform_counter("payments_reversed", lambda e: e.reversed_at),
     AssetOpened: _timeless(latest.asset),
     OwnershipChanged: _timeless(latest.asset),
     LicenseGranted: _timeless(_license_granted),

@@ -28,7 +28,7 @@ __all__ = [
     "parse_serial",
 ]
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32  # pragma: allowlist secret
 _CHECK = ALPHABET + "*~$=U"
 DATA_CHARS = 11
 SERIAL_CHARS = DATA_CHARS + 1
