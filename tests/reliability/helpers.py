@@ -16,12 +16,16 @@ from tests.support import ServiceProcess, eventually, unique
 
 
 def orders_overrides(infra: Infra, **extra: str) -> dict[str, str]:
-    """orders' test settings, minus the database (run_service gives each its own)."""
+    """orders' test settings, minus the database (run_service gives each its own).
+    The payment provider gets its production timeout: the sandbox's charges
+    are store writes, and under these scenarios' load one can take longer
+    than the 1 s the orders tests use (a timed-out payment then waits for
+    the tourist to pay again, which these scenarios' tourists do not)."""
     return {
         k: v
         for k, v in orders_env(infra, **extra).items()
         if k.startswith("ORDERS_") and k != "ORDERS_MONGODB_DATABASE"
-    } | {"OUTBOX_SWEEP_INTERVAL_MS": "1000"}
+    } | {"OUTBOX_SWEEP_INTERVAL_MS": "1000", "ORDERS_PAYMENT_PROVIDER_TIMEOUT_SECONDS": "10"}
 
 
 async def wait_ready(process: ServiceProcess, timeout: float = 60) -> float:
