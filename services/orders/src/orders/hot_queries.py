@@ -33,16 +33,26 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery(
         "orders: list bucket entry",
         order_lists.LISTS,
-        by_id(order_lists.bucket_id(_TOURIST, "2026-05")),
+        by_id(order_lists.bucket_id(_TOURIST, ("2026-05",))),
     ),
     HotQuery("orders: list periods", order_lists.LISTS, by_id(order_lists.periods_id(_LICENSEE))),
+    HotQuery(
+        "orders: list index documents of a page",
+        order_lists.LISTS,
+        ids_in(
+            [
+                order_lists.node_id(_LICENSEE, ("2026-05-02", "10")),
+                order_lists.node_id(_LICENSEE, ("2026-05-02", "09")),
+            ]
+        ),
+    ),
     HotQuery(
         "orders: list buckets of a page",
         order_lists.LISTS,
         ids_in(
             [
-                order_lists.bucket_id(_LICENSEE, "2026-05-02"),
-                order_lists.bucket_id(_LICENSEE, "2026-05-01"),
+                order_lists.bucket_id(_LICENSEE, ("2026-05-02", "10", "15:37")),
+                order_lists.bucket_id(_LICENSEE, ("2026-05-02", "10", "15:36")),
             ]
         ),
     ),

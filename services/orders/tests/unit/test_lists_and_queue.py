@@ -15,7 +15,6 @@ from orders.order_lists import (
     decode_cursor,
     encode_cursor,
     entry_updates,
-    periods_id,
     scopes_of,
 )
 
@@ -50,18 +49,35 @@ def test_an_order_is_listed_for_all_its_tourist_and_each_licensee() -> None:
     assert Scope("tourist", "a@b.cn") not in scopes_of(guest)
 
 
-def test_buckets_are_months_for_tourists_days_for_licensees_and_all() -> None:
-    assert bucket_id(Scope("tourist", "t1"), "2026-05") == "list:tourist:t1:2026-05"
-    writes = entry_updates([order()])
+def test_buckets_are_months_for_tourists_seconds_for_licensees_and_all() -> None:
+    assert bucket_id(Scope("tourist", "t1"), ("2026-05",)) == "list:tourist:t1:2026-05"
+    writes, added = entry_updates([order()])
     filters = [w._filter["_id"] for w in writes]
     assert filters[:4] == [
-        "list:all:2026-05-01",
+        "list:all:2026-05-01/23/59:59",
         "list:tourist:t1:2026-05",
-        "list:licensee:lee-a:2026-05-01",
-        "list:licensee:lee-b:2026-05-01",
+        "list:licensee:lee-a:2026-05-01/23/59:59",
+        "list:licensee:lee-b:2026-05-01/23/59:59",
     ]
-    # every bucket is written before the documents that say it exists
-    assert filters[4:] == [periods_id(s) for s in scopes_of(order())]
+    # each index level names the period under it
+    assert ("periods:all", "2026-05-01") in added
+    assert ("idx:all:2026-05-01", "23") in added
+    assert ("idx:all:2026-05-01/23", "59:59") in added
+    assert ("periods:tourist:t1", "2026-05") in added
+    assert len(added) == 3 + 1 + 3 + 3
+    assert set(filters[4:]) == {doc_id for doc_id, _ in added}
+
+
+def test_index_entries_already_written_are_not_written_again() -> None:
+    _, added = entry_updates([order()])
+    writes, again = entry_updates([order("ord-2")], known=added)
+    assert again == set()
+    assert len(writes) == 4  # the buckets only
+    later = order("ord-3")
+    later.placed_at = AT + timedelta(seconds=1)  # the next day: a new day, hour and second
+    _, new = entry_updates([later], known=added)
+    assert ("periods:all", "2026-05-02") in new
+    assert ("idx:all:2026-05-02/00", "00:00") in new
 
 
 def test_the_cursor_round_trips_and_refuses_what_it_did_not_hand_out() -> None:
