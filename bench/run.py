@@ -19,7 +19,8 @@ Environment: BENCH_QUICK=1 reduced sizes; BENCH_USE_RUNNING=1 keeps the
 `bench` stack's Kafka and FerretDB (and data) from an earlier run instead of
 wiping them, and leaves them running (the services are always the harness's
 own processes: it stops, starts and weighs them); BENCH_KEEP=1 leaves the
-stack running. Nothing here is asserted by the test suite.
+stack running; BENCH_HISTORY=0,10000 sets the grown stores' sizes.
+Nothing here is asserted by the test suite.
 
 A full-size run takes about an hour on a 2-core machine: loading 100,000
 past orders, and how fast the platform works off its backlogs (each drain
@@ -107,6 +108,9 @@ SIZES: dict[str, Any] = (
         "history_read_seconds": 10.0,
     }
 )
+
+if os.environ.get("BENCH_HISTORY"):  # e.g. "0,10000": a shorter run while tuning
+    SIZES["history_sizes"] = [int(n) for n in os.environ["BENCH_HISTORY"].split(",")]
 
 
 async def _phase(
