@@ -42,7 +42,9 @@ async def test_a_changed_donor_is_an_effective_dated_ownership_change(ip: Ip) ->
     museum, first, second = unique("museum"), unique("donor"), unique("donor")
     licensee, relic = unique("licensee"), unique("relic")
     await ip.museum(museum)
-    await ip.feed.events(_relic(RelicRegistered, relic, museum, grade="grade_2", donor=first))
+    registered = await ip.feed.events(
+        _relic(RelicRegistered, relic, museum, grade="grade_2", donor=first)
+    )
     await ip.wait_for(f"/assets/relic-{relic}", "asset opened")
     license_id = await ip.license(museum, licensee, relic, terms={"rate_bps": 1000})
     before = datetime.now(UTC) - timedelta(minutes=5)
@@ -71,6 +73,18 @@ async def test_a_changed_donor_is_an_effective_dated_ownership_change(ip: Ip) ->
         (second, 3000),
     }
     assert datetime.fromisoformat(latest["effective_at"]) > before
+    assert asset["protection_grade"] == "grade_3"
+    # the first registration redelivered late (a consumer restarted before its
+    # commit) is stale: no entry back to the first donor, no old grade; a later
+    # grade change of the same relic (same partition) shows it was handled
+    await ip.feed.send(registered[0])
+    await ip.feed.events(_relic(RelicUpdated, relic, museum, grade="general", donor=second))
+
+    async def regraded() -> bool:
+        return (await ip.get(f"/assets/relic-{relic}")).json()["protection_grade"] == "general"
+
+    await eventually(regraded, timeout=60, what="the later grade change")
+    assert (await ip.get(f"/assets/relic-{relic}")).json()["ownership"] == asset["ownership"]
     # the royalty already accrued stays where it was; a new sale follows the new shares
     after, _ = await ip.pay(license_id, licensee, relic, museum, quantity=1, unit_price_fen=10_000)
     await ip.wait_for(f"/ledger/postings/accrual:{after}:line-1", "the second sale")

@@ -138,7 +138,9 @@ async def apply_for_license(
     lic = await svc.licensing.apply(
         principal, scope=scope, terms=body.terms.to_domain(), now=svc.clock()
     )
-    return LicenseRead.of(lic)
+    # the applicant learns at once when its application waits for a state approval
+    required = await svc.licensing.needing_approval([lic])
+    return LicenseRead.of(lic, approval_required=bool(required))
 
 
 GRADE_RULE = (

@@ -52,6 +52,11 @@ def may_see_museum(principal: Principal, museum_id: str | None) -> bool:
     )
 
 
+def _as_stored(at: datetime) -> datetime:
+    """A time as the store keeps it (milliseconds), to compare with stored ones."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 def _shares_out(shares: tuple[Share, ...] | list[Share]) -> list[OwnershipShare]:
     return [
         OwnershipShare(holder_id=s.holder_id, holder_kind=s.holder_kind, share_bps=s.share_bps)
@@ -152,7 +157,14 @@ class Rights:
         meta: EventMeta,
         donor_id: str | None,
     ) -> bool:
-        """True when the asset is as the event wants it (revised now or before)."""
+        """True when the asset is as the event wants it (revised now or before).
+        A redelivered event whose change is in the asset already (it opened the
+        asset, or its ownership entry is there) changes nothing: a later event
+        may have moved the asset on since, and replaying the old one would add
+        a stale entry and set an old grade."""
+        at = _as_stored(meta.time)
+        if at <= asset.opened_at or any(e.effective_at == at for e in asset.ownership):
+            return True
         shares = relic_shares_changed(
             asset.ownership, asset.museum_id, donor_id, self._donor_share_bps
         )

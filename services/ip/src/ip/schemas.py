@@ -121,6 +121,9 @@ class AssetRead(BaseModel):
     relic_id: str | None
     title: str
     ownership: list[OwnershipRead]
+    # a relic's protection grade as catalog last said (grade_1 ... general):
+    # a license on a grade_1 relic waits for its state approval reference
+    protection_grade: str | None = None
 
     @classmethod
     def of(cls, a: AssetRecord) -> "AssetRead":
@@ -131,6 +134,7 @@ class AssetRead(BaseModel):
             relic_id=a.relic_id,
             title=a.title,
             ownership=[OwnershipRead.of(e) for e in history],
+            protection_grade=a.protection_grade,
         )
 
 
