@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from catalog import api, consumer, store
+from catalog import api_museums, api_products, api_relics, api_stock, consumer, store
 from catalog.config import Settings
 from catalog.search_index import SearchIndex
 from servicekit.app import Runtime, ServiceSpec, create_service_app
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     index = SearchIndex()
     spec = ServiceSpec(
         title="relic-rebirth catalog",
-        routers=[api.router],
+        routers=[api_museums.router, api_relics.router, api_products.router, api_stock.router],
         outbox_collections=store.OUTBOX_COLLECTIONS,
         batch=lambda runtime: _subscription(runtime, index),
         setup=_setup,

@@ -20,8 +20,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from catalog.docs import (
-    aware,
-    change_id,
     museum_from_doc,
     outbox,
     plain,
@@ -31,15 +29,13 @@ from catalog.docs import (
     to_ms,
 )
 from catalog.domain import Museum, Product, Relic
-from catalog.errors import ConcurrentChange, DuplicateSku
+from catalog.errors import DuplicateSku
 from catalog.feed import DIRECTORY, PRODUCTS_DIRECTORY, ChangeFeed, FeedPosition
-from catalog.filters import by_id, by_ids, older_version
+from catalog.filters import by_id, by_ids
 from catalog.ledger import StockLedger, ensure_ledger_indexes
-from catalog.licensing import License, LicenseScope, LicenseStatus
 from catalog.search_index import Entry, IndexDelta
-from contracts import Event
-from servicekit.consumer import EventMeta
-from servicekit.idempotency import apply_once
+from catalog.store_licenses import LicenseReplica
+from catalog.store_versions import VersionedStore
 from servicekit.outbox import OUTBOX, attach_events, mark_pending
 from servicekit.relay import LEASE, LEASE_BY
 
@@ -100,7 +96,11 @@ async def list_existing_products(db: AsyncDatabase[Doc]) -> None:
     await directory.update_one(by_id(_BACKFILLED), {"$set": {"at": datetime.now(UTC)}}, upsert=True)
 
 
-class CatalogStore:
+class CatalogStore(LicenseReplica, VersionedStore):
+    """Museums, relics and products (saved through the version log,
+    catalog.store_versions), the license replica (catalog.store_licenses),
+    and what the search index loads."""
+
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.museums: AsyncCollection[Doc] = db["museums"]
         self.relics: AsyncCollection[Doc] = db["relics"]
@@ -109,13 +109,6 @@ class CatalogStore:
         self.changes: AsyncCollection[Doc] = db["changes"]
         self.ledger = StockLedger(db)
         self.feed = ChangeFeed(db)
-
-    async def _insert_with_events(
-        self, collection: AsyncCollection[Doc], doc: Doc, events: Sequence[Event]
-    ) -> None:
-        if events:
-            await mark_pending(collection, doc["_id"])
-        await collection.insert_one(attach_events(doc, outbox(events)))
 
     # --- museums ---------------------------------------------------------------
 
@@ -252,75 +245,6 @@ class CatalogStore:
                 found[doc["_id"]] = doc
         return [found[p] for p in product_ids if p in found]
 
-    # --- changes: the version log ------------------------------------------------
-    #
-    # A change to an existing museum, relic or product is first inserted into
-    # `changes` as `<kind>:<id>@<version>` with the whole new state and its
-    # events (the outbox); that insert is the compare-and-swap on the version,
-    # and the relay only ever rewrites those change records. The entity's own
-    # document is then brought up to date. Why: FerretDB 1.24 rewrites whole
-    # documents without isolation, so the relay pulling events out of an
-    # entity document could silently undo a save that landed meanwhile (state
-    # and events lost; seen in a test). Here a lagging document is rolled
-    # forward from the log whenever it is read by id.
-
-    async def _save(
-        self,
-        collection: AsyncCollection[Doc],
-        kind: str,
-        doc_id: str,
-        expected_version: int,
-        fields: Doc,
-        events: Sequence[Event],
-    ) -> None:
-        version = int(fields["version"])
-        if version <= expected_version:
-            raise ConcurrentChange(kind)
-        change: Doc = {
-            "_id": change_id(kind, doc_id, version),
-            "kind": kind,
-            "entity_id": doc_id,
-            "version": version,
-            "state": fields,
-            "at": datetime.now(UTC),
-        }
-        if kind == "product":
-            await self.feed.announce(products=[doc_id])
-        try:
-            await self._insert_with_events(self.changes, change, events)
-        except DuplicateKeyError as exc:
-            raise ConcurrentChange(kind) from exc
-        await collection.update_one(by_id(doc_id), {"$set": fields})
-
-    async def _current(
-        self, collection: AsyncCollection[Doc], kind: str, doc_id: str
-    ) -> Doc | None:
-        doc = await collection.find_one(by_id(doc_id))
-        return None if doc is None else await self._rolled(collection, kind, doc)
-
-    async def _rolled(self, collection: AsyncCollection[Doc], kind: str, doc: Doc) -> Doc:
-        """The document with every logged change past its version applied."""
-        latest: Doc | None = None
-        version = int(doc.get("version", 1))
-        while (
-            change := await self.changes.find_one(by_id(change_id(kind, doc["_id"], version + 1)))
-        ) is not None:
-            latest, version = change["state"], int(change["version"])
-        if latest is None:
-            return doc
-        await collection.update_one(older_version(doc["_id"], version), {"$set": latest})
-        return {**doc, **latest}
-
-    async def _rolled_many(
-        self, collection: AsyncCollection[Doc], kind: str, docs: Sequence[Doc]
-    ) -> list[Doc]:
-        """`_rolled` for many: one `$in` finds which have a next version."""
-        if not docs:
-            return []
-        nexts = {change_id(kind, d["_id"], int(d.get("version", 1)) + 1): d for d in docs}
-        behind = {c["entity_id"] async for c in self.changes.find(by_ids(nexts), {"entity_id": 1})}
-        return [await self._rolled(collection, kind, d) if d["_id"] in behind else d for d in docs]
-
     # --- the search index's loads --------------------------------------------------
 
     async def index_entries(self, position: FeedPosition | None) -> IndexDelta:
@@ -339,61 +263,6 @@ class CatalogStore:
         for start in range(0, len(stock_ids), _LOAD_BATCH):
             stock.update(await self.ledger.balances(stock_ids[start : start + _LOAD_BATCH]))
         return IndexDelta(entries=entries, stock=stock, position=next_position, full=full)
-
-    # --- licenses --------------------------------------------------------------
-
-    async def license(self, license_id: str) -> License | None:
-        doc = await self.licenses.find_one(by_id(license_id))
-        if doc is None or "status" not in doc:
-            return None
-        scope = None
-        if "categories" in doc:  # kept since the scope rule; older replicas lack it
-            scope = LicenseScope(
-                categories=frozenset(doc["categories"]),
-                territory=doc["territory"],
-                channels=frozenset(doc["channels"]),
-                starts_at=aware(doc["starts_at"]),
-                ends_at=aware(doc["ends_at"]),
-            )
-        return License(
-            id=doc["_id"],
-            licensee_id=doc["licensee_id"],
-            museum_id=doc["museum_id"],
-            status=doc["status"],
-            relic_ids=list(doc.get("relic_ids", [])),
-            scope=scope,
-        )
-
-    async def record_license(
-        self,
-        meta: EventMeta,
-        *,
-        license_id: str,
-        licensee_id: str,
-        museum_id: str,
-        status: LicenseStatus,
-        relic_ids: list[str] | None,
-        scope: LicenseScope | None = None,
-    ) -> None:
-        """Status always; relics and scope when the event carries them (a
-        grant), so a later grant with a narrower scope replaces them."""
-        fields: Doc = {
-            "licensee_id": licensee_id,
-            "museum_id": museum_id,
-            "status": status,
-            "updated_at": datetime.now(UTC),
-        }
-        if relic_ids is not None:
-            fields["relic_ids"] = relic_ids
-        if scope is not None:
-            fields |= {
-                "categories": sorted(scope.categories),
-                "territory": scope.territory,
-                "channels": sorted(scope.channels),
-                "starts_at": scope.starts_at,
-                "ends_at": scope.ends_at,
-            }
-        await apply_once(self.licenses, license_id, meta, {"$set": fields})
 
 
 def _entry(doc: Doc) -> Entry:
