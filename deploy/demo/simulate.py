@@ -15,8 +15,9 @@ after that many orders and ends once all of them are settled (paid, refunded
 or rejected), at the latest after S seconds.
 
 At the end it prints Locust's summary, then the Three Gorges Museum's dashboard
-URL with a museum token (in the URL fragment, which never reaches a server), an
-operator token, and three `curl` commands for the storefront API.
+URL with a museum token (in the URL fragment, which never reaches a server), the
+verify page of one licensed unit sold that day (what its certificate's QR code
+opens), an operator token, and three `curl` commands for the storefront API.
 """
 
 from __future__ import annotations
@@ -201,12 +202,50 @@ async def _dashboard(urls: Urls, museum_id: str, token: str) -> dict[str, Any] |
     return totals
 
 
+async def verify_url(
+    urls: Urls, tokens: Tokens, order_ids: list[str], timeout: float = 60
+) -> str | None:
+    """The verify page of one licensed unit the day sold: the first order
+    whose certificates ip has issued (ip issues them as it consumes
+    `order.paid`: bounded wait), checked once through the public API."""
+    found: list[str] = []
+    async with httpx.AsyncClient(base_url=urls.ip, timeout=30) as client:
+
+        async def issued() -> bool:
+            for order_id in order_ids[:50]:
+                response = await call(
+                    client,
+                    "GET",
+                    f"/orders/{order_id}/certificates",
+                    headers=bearer(tokens.operator()),
+                )
+                if response.status_code != 200:
+                    continue  # not paid, no licensed line, or not consumed yet
+                for cert in response.json():
+                    check = await call(client, "GET", f"/certificates/{cert['serial']}")
+                    if check.status_code == 200 and check.json()["status"] == "valid":
+                        found.append(str(cert["page_url"]))
+                        return True
+            return False
+
+        try:
+            await until(issued, "a certificate of the day's orders", timeout=timeout)
+        except SeedError:
+            return None
+    return found[0]
+
+
 def yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
 
 def print_finale(
-    console: Console, urls: Urls, tokens: Tokens, result: SimulationResult, totals: Any
+    console: Console,
+    urls: Urls,
+    tokens: Tokens,
+    result: SimulationResult,
+    totals: Any,
+    verify: str | None = None,
 ) -> None:
     tg = result.three_gorges_id or "<three-gorges museum id>"
     museum_token = tokens.museum(tg)
@@ -231,6 +270,11 @@ def print_finale(
         )
     console.print("\n[bold]Dashboard[/] (Chongqing China Three Gorges Museum):")
     console.print(f"{urls.analytics}/dashboard?museum={tg}#token={museum_token}", soft_wrap=True)
+    console.print("\n[bold]Verify a licensed unit[/] (what its certificate's QR code opens):")
+    if verify:
+        console.print(verify, soft_wrap=True)
+    else:
+        console.print("[yellow]no certificate yet: GET /orders/{id}/certificates on ip[/]")
     console.print("\n[bold]Museum token[/] (Three Gorges):")
     console.print(museum_token, soft_wrap=True)
     console.print("\n[bold]Operator token[/]:")
@@ -282,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
             totals = asyncio.run(
                 _dashboard(urls, result.three_gorges_id, tokens.museum(result.three_gorges_id))
             )
+        verify = asyncio.run(verify_url(urls, tokens, result.order_ids))
     except (SeedError, httpx.HTTPError, ExceptionGroup) as error:
         for exc in leaves(error):
             if not isinstance(exc, SeedError | httpx.HTTPError):
                 raise
             console.print(f"[red]simulation failed: {exc}")
         return 1
-    print_finale(console, urls, tokens, result, totals)
+    print_finale(console, urls, tokens, result, totals, verify)
     return 0
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ip.cert_keys import generate_pem, load_private_key
 from ip.cli import main as ip_cli
 from ip.cli import verify_signed
 from ip.serials import derive_serial, format_serial
-from ip.signing import BadSignature, b64url, raw_public
+from ip.signing import BadSignature, KeyRing, b64url, raw_public
 from servicekit.auth import Role
 from tests.ip.conftest import Feed, Ip, _wait_ready, envelope, order_paid, token
 from tests.support import eventually, unique
@@ -128,6 +129,25 @@ async def test_unknown_malformed_and_forged_serials(ip: Ip, tmp_path: Path) -> N
     with pytest.raises(BadSignature, match="does not match"):
         verify_signed(f"{head}.{forged}.{sig}", jwks)
 
+    # truncated: a part missing, or a signature cut short
+    with pytest.raises(BadSignature, match="not a compact JWS"):
+        verify_signed(f"{head}.{payload}", jwks)
+    with pytest.raises(BadSignature, match="does not match"):
+        verify_signed(f"{head}.{payload}.{sig[:40]}", jwks)
+    # re-signed by someone else: under our key id it does not match; under
+    # their own key id it names a key we never published; `none` is refused
+    intruder = KeyRing(Ed25519PrivateKey.generate())
+    ours = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    with pytest.raises(BadSignature, match="does not match"):
+        verify_signed(_resign(intruder, {**ours}, claims), jwks)
+    with pytest.raises(BadSignature, match="unknown key id"):
+        verify_signed(intruder.sign(claims), jwks)
+    with pytest.raises(BadSignature, match="not EdDSA"):
+        verify_signed(_resign(intruder, {**ours, "alg": "none"}, claims), jwks)
+    # a genuine certificate offered for another serial
+    with pytest.raises(BadSignature, match="signed for serial"):
+        verify_signed(json.dumps(signed), jwks, derive_serial(b"x", "cert:o:l:1"))
+
     # the CLI: online by serial, offline from files, and a forged file
     assert ip_cli(["verify", serial, "--url", ip.process.url]) == 0
     good, bad, keys = tmp_path / "good.json", tmp_path / "bad.jws", tmp_path / "jwks.json"
@@ -137,6 +157,14 @@ async def test_unknown_malformed_and_forged_serials(ip: Ip, tmp_path: Path) -> N
     assert ip_cli(["verify", str(good), "--jwks", str(keys)]) == 0
     assert ip_cli(["verify", str(bad), "--jwks", str(keys)]) == 1
     assert ip_cli(["verify", typo, "--url", ip.process.url]) == 2
+
+
+def _resign(ring: KeyRing, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A JWS with the given header, signed by `ring`'s key (an attacker's)."""
+    compact = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(claims, sort_keys=True, separators=(",", ":")).encode()
+    signing_input = f"{b64url(compact)}.{b64url(body)}"
+    return f"{signing_input}.{b64url(ring.current.sign(signing_input.encode()))}"
 
 
 async def test_key_rotation_keeps_old_certificates_verifiable(infra: Any, run_service: Any) -> None:

@@ -128,6 +128,11 @@ MATRIX: dict[str, list[tuple[str, str, int, int, int, int, int, int]]] = {
         ("GET",    "/certificates/{serial}",                     200, 200, 200, 200, 200, 200),
         ("GET",    "/certificates/{serial}/signed",              200, 200, 200, 200, 200, 200),
         ("GET",    "/orders/{order_id}/certificates",            401, 404, 200, 404, 200, 200),
+        ("GET",    "/certificates/{serial}/qr.svg",              200, 200, 200, 200, 200, 200),
+        ("GET",    "/certificates/{serial}/qr.png",              200, 200, 200, 200, 200, 200),
+        ("GET",    "/verify/{serial}",                           200, 200, 200, 200, 200, 200),
+        ("POST",   "/reports",                                   201, 201, 201, 201, 201, 201),
+        ("GET",    "/museums/{museum_id}/reports",               401, 404, 200, 404, 404, 200),
     ],
     "analytics": [
         # method  path                                        anon tour musA musB lic  op
@@ -144,7 +149,10 @@ MATRIX: dict[str, list[tuple[str, str, int, int, int, int, int, int]]] = {
     ],
 }
 # fmt: on
-NOT_IN_SCHEMA = {("analytics", "GET", "/dashboard")}  # the HTML page (include_in_schema=False)
+NOT_IN_SCHEMA = {  # the HTML pages (include_in_schema=False)
+    ("analytics", "GET", "/dashboard"),
+    ("ip", "GET", "/verify/{}"),
+}
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,9 @@ CALLS: dict[tuple[str, str, str], Call] = {
     ("ip", "POST", "/licenses/{license_id}/{action}"): Call(fresh="application"),
     ("ip", "PUT", "/licenses/{license_id}/approval-reference"): Call(
         json=lambda _: {"number": "文物博函〔2026〕1号", "approved_on": "2026-01-05"}
+    ),
+    ("ip", "POST", "/reports"): Call(
+        json=lambda w: {"serial": w.ids["serial"], "where_seen": "a street stall"}
     ),
     ("ip", "POST", "/payouts"): Call(
         json=lambda w: {"reference": unique("PAY"), "holder_id": w.ids["museum_a"], "amount_fen": 1}

@@ -9,6 +9,8 @@ from contracts.base import Event
 
 __all__ = [
     "AssetOpened",
+    "CertificateVerified",
+    "CounterfeitReported",
     "LicenseExpired",
     "LicenseGranted",
     "LicenseReinstated",
@@ -206,3 +208,45 @@ class PayoutRecorded(Event):
     museum_id: str | None
     amount_fen: int = Field(gt=0)
     paid_at: datetime
+
+
+# --- authenticity (issue 20) ---------------------------------------------------
+# Counterfeits infringe a museum's IP assets, so these travel on `ip.assets`
+# (no topic of their own: every deployment already creates that one).
+
+
+class CertificateVerified(Event):
+    """Someone checked a serial on the public verify page or API. `unknown`:
+    no certificate has it (then no museum); a malformed serial is not counted."""
+
+    TYPE: ClassVar[str] = "rebirth.ip.certificate.verified.v1"
+    TOPIC: ClassVar[str] = "ip.assets"
+    KEY_FIELD: ClassVar[str] = "serial"
+    check_id: str
+    serial: str
+    status: Literal["valid", "revoked", "unknown"]
+    museum_id: str | None = None
+    product_id: str | None = None
+    license_id: str | None = None
+    verified_at: datetime
+
+
+class CounterfeitReported(Event):
+    """Someone reported a suspect item. `serial_status` is what the serial
+    (if any) verified as when reported; `museum_id` is the certificate's
+    museum, else the one the reporter named (the item claims to be theirs).
+    The free text is plain text, never markup."""
+
+    TYPE: ClassVar[str] = "rebirth.ip.counterfeit.reported.v1"
+    TOPIC: ClassVar[str] = "ip.assets"
+    KEY_FIELD: ClassVar[str] = "report_id"
+    report_id: str
+    serial: str | None = None
+    serial_status: Literal["valid", "revoked", "unknown", "none"]
+    museum_id: str | None = None
+    product_id: str | None = None
+    license_id: str | None = None
+    where_seen: str = Field(max_length=200)
+    photo_url: str | None = Field(None, max_length=500)
+    text: str = Field("", max_length=2000)
+    reported_at: datetime

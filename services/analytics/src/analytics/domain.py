@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from analytics import latest
+from analytics.authenticity import certificate_verified, counterfeit_reported
 from analytics.changes import (
     ASSETS,
     EVENT_DAYS,
@@ -74,6 +75,8 @@ from contracts.catalog import (
 )
 from contracts.ip import (
     AssetOpened,
+    CertificateVerified,
+    CounterfeitReported,
     LicenseExpired,
     LicenseGranted,
     LicenseReinstated,
@@ -420,6 +423,9 @@ _RULES: dict[type[Event], Callable[[Any, Changes, datetime], None]] = {
     RoyaltyReversed: _timeless(_royalty),
     StatementIssued: _timeless(_statement),
     PayoutRecorded: _timeless(_payout),
+    # authenticity (analytics.authenticity): checks and counterfeit reports
+    CertificateVerified: _timeless(certificate_verified),
+    CounterfeitReported: _timeless(counterfeit_reported),
 }
 
 PROJECTED: tuple[type[Event], ...] = tuple(_RULES)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from analytics import holders, reports
+from analytics.authenticity import authenticity_totals
 from analytics.changes import (
     LICENSE_INDEX,
     LICENSEES,
@@ -22,6 +23,7 @@ from analytics.holders import CoOwner, Shares
 from analytics.overview import KafkaSnapshot
 from analytics.reports import Granularity, Totals
 from analytics.schemas import (
+    AuthenticityRead,
     CoOwnerRead,
     CoOwnerRelicRead,
     DashboardFiguresRead,
@@ -268,6 +270,7 @@ async def museum_dashboard(
         ),
         top_licensees=_ranked(licensees, {}, "name_zh", "name_en"),
         guarantees=[_guarantee(row) for row in licenses],
+        authenticity=AuthenticityRead(**authenticity_totals(days)),
     )
 
 

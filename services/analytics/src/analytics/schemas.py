@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "AuthenticityRead",
     "CoOwnerRead",
     "CoOwnerRelicRead",
     "DashboardFiguresRead",
@@ -155,6 +156,16 @@ class GuaranteeRead(BaseModel):
     shortfall_charged_fen: int  # guarantee shortfall charged on statements
 
 
+class AuthenticityRead(BaseModel):
+    """The range's certificate checks and counterfeit reports of the museum
+    (ip's events; analytics.authenticity says what each counts)."""
+
+    cert_verifications: int = 0
+    cert_revoked_seen: int = 0
+    cert_unknown_seen: int = 0
+    counterfeit_reports: int = 0
+
+
 class DashboardRead(BaseModel):
     museum_id: str
     museum_name_zh: str | None
@@ -172,6 +183,7 @@ class DashboardRead(BaseModel):
     top_relics: list[RelicRankedRead]
     top_licensees: list[RankedRead]
     guarantees: list[GuaranteeRead]
+    authenticity: AuthenticityRead = AuthenticityRead()
 
 
 class MinuteRead(BaseModel):

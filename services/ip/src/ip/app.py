@@ -1,13 +1,19 @@
 """Wiring: the ip service's routes, collections, handlers and lifespan."""
 
-from fastapi import FastAPI
+from pathlib import Path
 
-from ip import api, api_certs, api_ledger, store
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ip import api, api_certs, api_ledger, api_reports, store, verify_page
 from ip.config import Settings
 from ip.handlers import batch_subscription, run_scheduler, services_of
+from ip.watch_store import WATCH_OUTBOX
 from servicekit.app import Runtime, ServiceSpec, create_service_app
 
 __all__ = ["SPEC", "create_app"]
+
+STATIC = Path(__file__).parent / "static"
 
 
 async def _setup(runtime: Runtime) -> None:
@@ -18,8 +24,14 @@ async def _setup(runtime: Runtime) -> None:
 
 SPEC = ServiceSpec(
     title="relic-rebirth ip",
-    routers=[api.router, api_ledger.router, api_certs.router],
-    outbox_collections=store.OUTBOX_COLLECTIONS,
+    routers=[
+        api.router,
+        api_ledger.router,
+        api_certs.router,
+        api_reports.router,
+        verify_page.router,
+    ],
+    outbox_collections=[*store.OUTBOX_COLLECTIONS, *WATCH_OUTBOX],
     batch=batch_subscription,
     setup=_setup,
     background=[run_scheduler],
@@ -27,4 +39,7 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or Settings())
+    app = create_service_app(SPEC, settings or Settings())
+    # the verify page's stylesheet (under /static/ip: the gateway may front several services)
+    app.mount("/static/ip", StaticFiles(directory=STATIC), name="static")
+    return app

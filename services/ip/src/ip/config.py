@@ -1,6 +1,8 @@
 """ip settings: the shared ones, plus its own database and royalty defaults."""
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from servicekit.ratelimit import Rate
 from servicekit.settings import ServiceSettings
@@ -61,6 +63,23 @@ class Settings(ServiceSettings):
         "http://127.0.0.1:8003",
         validation_alias=AliasChoices("IP_PUBLIC_BASE_URL", "public_base_url"),
     )
+    # counterfeit reports, per client (the API and the verify page's form)
+    cert_report_rate: Rate = Field(
+        "10/minute", validation_alias=AliasChoices("IP_CERT_REPORT_RATE", "cert_report_rate")
+    )
+    # the relic's picture on the verify page: a URL template with `{relic_id}`
+    # (catalog's relic events carry no image, so ip cannot keep one itself);
+    # empty: the page draws the relic's name instead. Its origin joins img-src.
+    relic_image_url: str = Field(
+        "", validation_alias=AliasChoices("IP_RELIC_IMAGE_URL", "relic_image_url")
+    )
+
+    @field_validator("relic_image_url")
+    @classmethod
+    def _image_template(cls, value: str) -> str:
+        if value and (urlsplit(value).scheme not in {"http", "https"} or "{relic_id}" not in value):
+            raise ValueError("IP_RELIC_IMAGE_URL: an http(s) URL with {relic_id}, or empty")
+        return value
 
     @model_validator(mode="after")
     def _certificate_keys_in_production(self) -> "Settings":

@@ -4,7 +4,8 @@ uses (so this list cannot drift from the code), with sample values.
 Hot paths: the order consumer (order.paid accruals, order.refunded
 reversals), the catalog consumer (museums, relics), the HTTP requests of
 museums, licensees and operators (ledger pages, balances, payables,
-statements, licenses, payouts) and the scheduler (expiry, advances).
+statements, licenses, payouts), the public ones (verification, the verify
+page, counterfeit reports) and the scheduler (expiry, advances).
 tests/integration/test_hot_queries.py has the store explain each one.
 
 Not listed, because they are not hot: the operator's month close
@@ -35,9 +36,12 @@ from ip.book_docs import (
 )
 from ip.cert_store import CERTS, ORDERS, SERIALS, new_revocations, revoke_update
 from ip.certificates import Revocation, cert_id
+from ip.counterfeit import checks_id
+from ip.counterfeit import chunk_id as report_chunk_id
 from ip.postings import accrual_id, holder_account, licensee_account, reversal_id
 from ip.schedule import ADVANCES, LIVE, SCHEDULE
 from ip.store import CLOSE, at_version, close_at, owned_locks, stale_lock
+from ip.watch_store import CHECKS, REPORTS
 from servicekit.mongo import advance_guard
 from servicekit.queries import HotQuery
 
@@ -99,6 +103,23 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("certificate by serial", SERIALS, by_id("7K3MQ9XD2F4H")),
     HotQuery("certificate", CERTS, by_id(cert_id("ord-1", "line-1", 1))),
     HotQuery("certificates of an order", CERTS, by_ids(_REVOKED.cert_ids)),
+    # public verification counted, counterfeit reports, a museum's watch page
+    HotQuery(
+        "day's checks counted / report's ordinal", CHECKS, by_id(checks_id("m1", "2026-03-01"))
+    ),
+    HotQuery(
+        "day counters of a range",
+        CHECKS,
+        by_ids([checks_id("m1", "2026-03-01"), checks_id("m1", "2026-03-02")]),
+    ),
+    HotQuery("report into its chunk", REPORTS, by_id(report_chunk_id("m1", "2026-03-01", 0))),
+    HotQuery(
+        "report chunks of a page",
+        REPORTS,
+        by_ids([report_chunk_id("m1", "2026-03-01", 0), report_chunk_id("m1", "2026-03-02", 1)]),
+    ),
+    HotQuery("museum names of the verify page", "holders", by_id("m1")),
+    HotQuery("relic titles of the verify page", "assets", by_ids(["relic-r1", "relic-r2"])),
     # catalog consumer and HTTP requests
     HotQuery("holder", "holders", by_id("three-gorges")),
     HotQuery("asset", "assets", by_id("relic-r1")),

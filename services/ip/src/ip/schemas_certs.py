@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from ip.certificates import CHINA, Certificate
+from ip.qr import page_url
 from ip.serials import format_serial
 
 __all__ = ["CertificateRead", "Jwk", "Jwks", "SignedCertificate"]
@@ -27,12 +28,16 @@ class CertificateRead(BaseModel):
     units: int
     sold_on: str
     revoked_at: datetime | None
-    verify_url: str
+    verify_url: str  # this JSON answer
     signed_url: str
+    page_url: str  # the public verify page (what the QR code encodes)
+    qr_svg_url: str
+    qr_png_url: str
 
     @classmethod
     def of(cls, c: Certificate, base_url: str) -> "CertificateRead":
-        url = f"{base_url.rstrip('/')}/certificates/{c.serial}"
+        base = base_url.rstrip("/")
+        url = f"{base}/certificates/{c.serial}"
         return cls(
             serial=c.serial,
             serial_display=format_serial(c.serial),
@@ -49,6 +54,9 @@ class CertificateRead(BaseModel):
             revoked_at=c.revoked_at,
             verify_url=url,
             signed_url=f"{url}/signed",
+            page_url=page_url(base, c.serial),
+            qr_svg_url=f"{url}/qr.svg",
+            qr_png_url=f"{url}/qr.png",
         )
 
 

@@ -28,6 +28,8 @@
       error: "加载失败", footer: "金额单位：人民币元；日期按北京时间（Asia/Shanghai）划分。",
       net_sales: "净销售额", refunds: "退款", royalty_net: "授权版税净额（全体权利人）", royalty_paid: "已付版税",
       active: "有效", suspended: "暂停", revoked: "已撤销", expired: "已到期",
+      authenticity: "防伪与举报", cert_verifications: "证书验证次数", cert_revoked_seen: "已撤销序列号被查验",
+      cert_unknown_seen: "未知序列号（举报）", counterfeit_reports: "仿冒举报",
     },
     en: {
       title: "Sales & royalties", token: "Access token", museum: "Museum", from: "From", to: "To",
@@ -56,6 +58,9 @@
       error: "Could not load", footer: "Amounts in CNY; days are Beijing time (Asia/Shanghai).",
       net_sales: "Net sales", refunds: "Refunds", royalty_net: "Net licence royalty (all holders)", royalty_paid: "Royalties paid",
       active: "active", suspended: "suspended", revoked: "revoked", expired: "expired",
+      authenticity: "Authenticity and counterfeits", cert_verifications: "Certificate checks",
+      cert_revoked_seen: "Revoked serials seen", cert_unknown_seen: "Unknown serials (reported)",
+      counterfeit_reports: "Counterfeit reports",
     },
   };
 
@@ -157,6 +162,12 @@
       const value = data.totals[el.dataset.kpi];
       el.dataset.value = String(value);
       el.textContent = format(el.dataset.kind, value);
+    });
+    // ip's certificate checks and counterfeit reports (counts, not money)
+    document.querySelectorAll("[data-auth]").forEach((el) => {
+      const value = (data.authenticity || {})[el.dataset.auth] || 0;
+      el.dataset.value = String(value);
+      el.textContent = format("count", value);
     });
     renderCharts(data);
     renderTables(data);
