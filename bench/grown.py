@@ -16,38 +16,19 @@ Between sizes the services are stopped, the history grown, and they restart.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
 import checkout
 import history
 import httpx
+from cpu import at_rest, during
 from data import BenchData
 from measure import closed_loop
 from processes import SERVICES, Platform
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["run"]
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-async def at_rest(platform: Platform, seconds: float) -> dict[str, float]:
-    """% of one core each process used while nothing was asked of it."""
-    pids = {key: p.pid for key, p in platform.running.items() if key in SERVICES}
-    pids["ferretdb"] = platform.stack.pid("ferretdb")
-    before = {key: cpu_seconds(pid) for key, pid in pids.items()}
-    await asyncio.sleep(seconds)
-    return {
-        key: round((cpu_seconds(pid) - before[key]) / seconds * 100, 1) for key, pid in pids.items()
-    }
 
 
 async def scans(platform: Platform) -> dict[str, float]:
@@ -106,18 +87,21 @@ async def measure_size(
     sizes: dict[str, Any],
 ) -> dict[str, Any]:
     before = await scans(platform)
-    result = await checkout.run(
-        bootstrap=platform.stack.kafka_bootstrap,
-        orders_url=platform.url("orders"),
-        analytics_url=platform.url("analytics"),
-        baseline_url=platform.url("baseline"),
-        museum_id=data.museum_id,
-        museum_token=data.tokens.museum(data.museum_id),
-        tourist_tokens=[data.tokens.tourist(f"bench-tourist-{n:02d}") for n in range(20)],
-        hot_ids=data.hot_ids,
-        probe_ids=probes,
-        rate=sizes["history_rate"],
-        seconds=sizes["history_checkout_seconds"],
+    result = await during(
+        platform,
+        checkout.run(
+            bootstrap=platform.stack.kafka_bootstrap,
+            orders_url=platform.url("orders"),
+            analytics_url=platform.url("analytics"),
+            baseline_url=platform.url("baseline"),
+            museum_id=data.museum_id,
+            museum_token=data.tokens.museum(data.museum_id),
+            tourist_tokens=[data.tokens.tourist(f"bench-tourist-{n:02d}") for n in range(20)],
+            hot_ids=data.hot_ids,
+            probe_ids=probes,
+            rate=sizes["history_rate"],
+            seconds=sizes["history_checkout_seconds"],
+        ),
     )
     after = await scans(platform)
     return {

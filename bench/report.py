@@ -264,6 +264,15 @@ def _checkout_section(c: dict[str, Any], what: str) -> list[str]:
         f"ms, p99 {_fmt(probes['dashboard_poll_ms']['p99'])} ms (the resolution of the "
         "paid → dashboard figure).",
     ]
+    if cpu := c.get("cpu_s"):
+        placed = max(c["placed"], 1)
+        out += [
+            "",
+            "CPU per placed order while the run lasted (ms; each process, the load "
+            "generator as `bench`): "
+            + ", ".join(f"{k} {v * 1000 / placed:,.1f}" for k, v in sorted(cpu.items()))
+            + f"; all {sum(cpu.values()) * 1000 / placed:,.1f} ms.",
+        ]
     return out
 
 

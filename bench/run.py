@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checkout  # noqa: E402
 import consumers  # noqa: E402
+import cpu  # noqa: E402
 import grown  # noqa: E402
 import scaling  # noqa: E402
 import store_ops  # noqa: E402
@@ -128,6 +129,10 @@ async def _phase(
     print(f"   ({time.monotonic() - began:.0f} s)", flush=True)
 
 
+async def _checkout_with_cpu(platform: Platform, **kwargs: Any) -> dict[str, Any]:
+    return await cpu.during(platform, checkout.run(**kwargs))
+
+
 async def bench(platform: Platform, results: dict[str, Any]) -> None:
     s = SIZES
     platform.start("baseline")
@@ -182,7 +187,8 @@ async def bench(platform: Platform, results: dict[str, Any]) -> None:
         ]
         for n, (phase, rate) in enumerate(phases):
             measure = partial(
-                checkout.run,
+                _checkout_with_cpu,
+                platform,
                 bootstrap=platform.stack.kafka_bootstrap,
                 orders_url=platform.url("orders"),
                 analytics_url=platform.url("analytics"),
