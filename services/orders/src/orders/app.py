@@ -37,10 +37,14 @@ class _Wiring:
     def bind(self, runtime: Runtime) -> Context:
         if self.context is None:
             s = self.settings
-            # the sandbox keeps its charges and deliveries in its own collections
+            # the sandbox stands where a real provider's service would: its
+            # charges and deliveries live in a database of their own, so its
+            # writes never queue behind the orders' (the local store
+            # serialises writes per database)
+            sandbox_db = runtime.db.client[f"{runtime.db.name}_sandbox"]
             self.provider = SandboxProvider(
                 secret=s.payment_webhook_secret.get_secret_value().encode(),
-                store=SandboxStore(runtime.db),
+                store=SandboxStore(sandbox_db),
                 tolerance_seconds=s.payment_webhook_tolerance_seconds,
                 webhook_delay_seconds=s.sandbox_webhook_delay_seconds,
                 retry=RetryPolicy(
