@@ -20,8 +20,8 @@ from ip.cli import main as ip_cli
 from ip.cli import verify_signed
 from ip.serials import derive_serial, format_serial
 from ip.signing import BadSignature, KeyRing, b64url, raw_public
-from servicekit.auth import Role
-from tests.ip.conftest import Feed, Ip, _wait_ready, envelope, order_paid, token
+from servicekit.auth import Principal, Role
+from tests.ip.conftest import Feed, Ip, _tokens, _wait_ready, envelope, order_paid, token
 from tests.support import eventually, unique
 
 pytestmark = [pytest.mark.infra, pytest.mark.asyncio]
@@ -102,6 +102,27 @@ async def test_three_units_three_certificates_and_a_refund_revokes_exactly_one(i
     assert revoke.status_code == 200, revoke.text
     still = await _public(ip, f"/certificates/{by_unit[1]['serial']}")
     assert still.json()["status"] == "valid"
+
+
+def _tourist(subject: str) -> str:
+    return _tokens.mint(Principal(subject=subject, role=Role.TOURIST))
+
+
+async def test_the_tourist_who_paid_lists_the_orders_certificates_and_no_one_else(
+    ip: Ip,
+) -> None:
+    museum, licensee, relic, license_id = await _world(ip)
+    order_id, _ = await ip.pay(license_id, licensee, relic, museum, quantity=2, unit_price_fen=700)
+    certs = await _certs(ip, order_id, 2)
+    mine = await ip.get(f"/orders/{order_id}/certificates", _tourist("tourist@example.com"))
+    assert mine.status_code == 200, mine.text
+    assert sorted(c["serial"] for c in mine.json()) == sorted(c["serial"] for c in certs)
+    other = await ip.get(f"/orders/{order_id}/certificates", _tourist("someone@example.com"))
+    assert other.status_code == 404
+    assert other.headers["content-type"].startswith("application/problem+json")
+    # what ip keeps of the buyer is a digest, never the subject itself
+    body = json.dumps(mine.json())
+    assert "tourist@example.com" not in body
 
 
 async def test_unknown_malformed_and_forged_serials(ip: Ip, tmp_path: Path) -> None:

@@ -14,7 +14,14 @@ from dataclasses import replace
 from contracts.orders import OrderLine, OrderPaid, OrderRefunded
 from ip.cert_keys import CertKeys
 from ip.cert_store import CertStore
-from ip.certificates import Certificate, cert_id, claims_of, fold_certificates
+from ip.certificates import (
+    Certificate,
+    OrderCerts,
+    buyer_digest,
+    cert_id,
+    claims_of,
+    fold_certificates,
+)
 from ip.errors import MalformedCertificateSerial, UnknownCertificate, UnknownThing
 from ip.records import LicenseRecord
 from ip.serials import MalformedSerial, derive_serial, parse_serial
@@ -85,17 +92,27 @@ class Authenticity:
         return cert
 
     async def of_order(self, principal: Principal, order_id: str) -> list[Certificate]:
-        """An order's certificates: operators all, a museum or licensee its own."""
+        """An order's certificates: operators all, a museum or licensee its
+        own, the tourist who paid for it every one."""
         doc = await self._store.order(order_id)
         ids = [
             cert_id(order_id, line, u)
             for line, q in (doc.lines if doc else {}).items()
             for u in range(1, q + 1)
         ]
-        certs = [c for c in await self._store.by_ids(ids) if _may_see(principal, c)]
+        bought = doc is not None and _bought(principal, doc)
+        certs = [c for c in await self._store.by_ids(ids) if bought or _may_see(principal, c)]
         if not certs:
             raise UnknownThing("order certificates", order_id)
         return certs
+
+
+def _bought(p: Principal, order: OrderCerts) -> bool:
+    return (
+        p.role == Role.TOURIST
+        and order.buyer is not None
+        and order.buyer == buyer_digest(p.subject)
+    )
 
 
 def _may_see(p: Principal, c: Certificate) -> bool:

@@ -94,6 +94,7 @@ def order_doc(o: OrderCerts) -> Doc:
         "lines": [{"line_id": k, "quantity": q} for k, q in o.lines.items()],
         "revocations": [_revocation_doc(r) for r in o.revocations],
         "refunds": sorted({r.refund_id for r in o.revocations}),
+        "buyer": o.buyer,
     }
 
 
@@ -105,6 +106,7 @@ def order_of(d: Doc) -> OrderCerts:
             Revocation(d["_id"], r["refund_id"], r["line_id"], tuple(r["units"]), r["at"])
             for r in d.get("revocations", [])
         ],
+        d.get("buyer"),
     )
 
 

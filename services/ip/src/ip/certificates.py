@@ -14,6 +14,7 @@ numbers not revoked yet, and the order's certificate document (`cert_orders`,
 change, so a redelivered refund revokes the same units again, never more.
 """
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -26,6 +27,7 @@ __all__ = [
     "Certificate",
     "OrderCerts",
     "Revocation",
+    "buyer_digest",
     "cert_id",
     "claims_of",
     "fold_certificates",
@@ -99,6 +101,7 @@ class OrderCerts:
     order_id: str
     lines: dict[str, int] = field(default_factory=dict)
     revocations: list[Revocation] = field(default_factory=list)
+    buyer: str | None = None  # buyer_digest of who paid: lets them list these, names no one
 
     def revoked_units(self, line_id: str) -> set[int]:
         return {u for r in self.revocations if r.line_id == line_id for u in r.units}
@@ -140,6 +143,12 @@ def fold_certificates(
     return out
 
 
+def buyer_digest(customer_id: str) -> str:
+    """Who bought, as ip keeps it: a digest that matches the buyer's token
+    subject, never stored or shown in the clear (certificates name no one)."""
+    return hashlib.sha256(f"rebirth-buyer:{customer_id}".encode()).hexdigest()
+
+
 def _paid(
     e: OrderPaid,
     orders: dict[str, OrderCerts],
@@ -149,7 +158,7 @@ def _paid(
 ) -> None:
     if e.order_id in orders:  # certified in this batch or before
         return
-    doc = OrderCerts(e.order_id)
+    doc = OrderCerts(e.order_id, buyer=buyer_digest(e.customer_id))
     for line in e.lines:
         if line.license_id is None or not licensed(line.license_id):
             continue
