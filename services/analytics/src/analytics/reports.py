@@ -124,9 +124,15 @@ class Totals:
 def totals(rows: Iterable[Mapping[str, Any]]) -> Totals:
     sums = dict.fromkeys(MONEY_FIELDS, 0)
     for row in rows:
-        for name in MONEY_FIELDS:
-            sums[name] += int(row.get(name, 0) or 0)
+        _add(sums, row)
     return Totals(**sums)
+
+
+def _add(sums: dict[str, int], row: Mapping[str, Any]) -> None:
+    """Add a row's counters into `sums` (a dashboard adds thousands per request)."""
+    for name in MONEY_FIELDS:
+        if value := row.get(name):
+            sums[name] += int(value)
 
 
 def by_period(
@@ -154,7 +160,10 @@ def rank(rows: Iterable[Mapping[str, Any]], key: str, *, limit: int) -> list[tup
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(str(row[key]), []).append(row)
-    ranked = [(k, totals(rs)) for k, rs in grouped.items()]
+    return _best_first([(k, totals(rs)) for k, rs in grouped.items()], limit)
+
+
+def _best_first(ranked: list[tuple[str, Totals]], limit: int) -> list[tuple[str, Totals]]:
     ranked.sort(key=lambda kt: (-kt[1].net_fen, -kt[1].royalty_net_fen, kt[0]))
     return ranked[:limit]
 
@@ -165,12 +174,13 @@ def rank_nested(
     """`rank` over the counters nested in museum-block documents (or older
     museum-day ones) under `mapping` (`products`, `relics`, `licensees`),
     keyed by the escaped id."""
-    rows = [
-        {"id": field_id(key), **counters}
-        for doc in docs
-        for key, counters in (doc.get(mapping) or {}).items()
-    ]
-    return rank(rows, "id", limit=limit)
+    sums: dict[str, dict[str, int]] = {}
+    for doc in docs:
+        for key, counters in (doc.get(mapping) or {}).items():
+            if (found := sums.get(key)) is None:
+                found = sums[key] = dict.fromkeys(MONEY_FIELDS, 0)
+            _add(found, counters)
+    return _best_first([(field_id(k), Totals(**c)) for k, c in sums.items()], limit)
 
 
 def bps(part: int, whole: int) -> int:
