@@ -16,6 +16,8 @@ import (
 	"context"
 	"flag"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // profiles on FERRETDB_PPROF_ADDR only
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,6 +51,11 @@ func main() {
 	defer stop()
 
 	go f.Run(ctx)
+
+	// where the store's CPU goes, for the bench: FERRETDB_PPROF_ADDR=127.0.0.1:6060
+	if addr := os.Getenv("FERRETDB_PPROF_ADDR"); addr != "" {
+		go func() { log.Print(http.ListenAndServe(addr, nil)) }()
+	}
 
 	log.Printf("ferretdb listening on %s (handler %s, writes serialised)", *listen, *handler)
 	if err := serveWriteSerialisingProxy(ctx, *listen, socket); err != nil {
