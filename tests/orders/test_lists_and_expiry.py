@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.catalog import ProductPublished, StockLine, StockReserved
 from contracts.orders import OrderConfirmed, OrderLine, OrderPaid, OrderPlaced
 from orders.domain import Customer, Line, Order, OrderStatus
-from orders.expiry_queue import INDEX_ID, QUEUE, ExpiryQueue, bucket_id, minute_of
+from orders.expiry_queue import INDEX_ID, QUEUE, SHAPE, ExpiryQueue, minute_of
 from orders.history import load_history
 from orders.order_lists import OrderLists
 from orders.store import order_doc
@@ -234,7 +234,8 @@ async def test_the_sweep_expires_what_its_queue_names_and_nothing_else(
 
         async def retired() -> bool:
             index = await db[QUEUE].find_one({"_id": INDEX_ID})
-            gone = await db[QUEUE].find_one({"_id": bucket_id(minute_of(due_at))}) is None
+            bucket = SHAPE.bucket_of(minute_of(due_at), queued.order_id)
+            gone = await db[QUEUE].find_one({"_id": bucket}) is None
             return gone and minute_of(due_at) not in (index or {}).get("minutes", [])
 
         await eventually(retired, timeout=10, what="the handled bucket retired")
@@ -268,7 +269,8 @@ async def test_an_entry_whose_confirmation_never_landed_loses_nothing(
         await ExpiryQueue(db).enqueue([(order_id, crashed_at)])
 
         async def dropped() -> bool:
-            bucket = await db[QUEUE].find_one({"_id": bucket_id(minute_of(crashed_at))})
+            bucket_id = SHAPE.bucket_of(minute_of(crashed_at), order_id)
+            bucket = await db[QUEUE].find_one({"_id": bucket_id})
             return bucket is None or order_id not in bucket["order_ids"]
 
         await eventually(dropped, timeout=10, what="the sweep handled the crashed entry")

@@ -40,7 +40,7 @@ BOUNDED.add(QUEUE)  # holds only what is pending: reading it is never a scan of 
 Doc = dict[str, Any]
 
 
-SHAPE = QueueShape(prefix="expiry", field="order_ids")
+SHAPE = QueueShape(prefix="expiry", field="order_ids", shards=16)
 INDEX_ID = SHAPE.index_id
 bucket_id = SHAPE.bucket_id
 buckets_filter = SHAPE.buckets_filter

@@ -71,7 +71,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery(
         "orders: retire an empty expiry bucket",
         expiry_queue.QUEUE,
-        expiry_queue.emptied_filter(_MINUTE),
+        expiry_queue.emptied_filter(expiry_queue.bucket_id(_MINUTE, 3)),
     ),
     # payment reconciliation (payment_checks): written before a payment, read by the reconciler
     HotQuery(
@@ -90,7 +90,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery(
         "orders: retire an empty payment check bucket",
         payment_checks.CHECKS,
-        payment_checks.SHAPE.emptied_filter(_MINUTE),
+        payment_checks.SHAPE.emptied_filter(payment_checks.SHAPE.bucket_id(_MINUTE, 3)),
     ),
     # the sandbox provider's own store (sandbox_store)
     HotQuery("sandbox: charges by reference", sandbox_store.CHARGES, ids_in([_CHARGE, "sbx_ch_2"])),
@@ -119,7 +119,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery(
         "sandbox: retire an empty delivery bucket",
         sandbox_store.DUE,
-        sandbox_store.DUE_SHAPE.emptied_filter(_MINUTE),
+        sandbox_store.DUE_SHAPE.emptied_filter(sandbox_store.DUE_SHAPE.bucket_id(_MINUTE, 3)),
     ),
     # the product replica and carts
     HotQuery("orders: replica product", "products", by_id("prd-1")),

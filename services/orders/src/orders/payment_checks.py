@@ -28,7 +28,7 @@ __all__ = ["CHECKS", "SHAPE", "PaymentChecks", "entry", "parse_entry"]
 
 CHECKS = "payment_checks"
 BOUNDED.add(CHECKS)  # holds only payments still being watched
-SHAPE = QueueShape(prefix="check", field="payments")
+SHAPE = QueueShape(prefix="check", field="payments", shards=16)
 
 Doc = dict[str, Any]
 

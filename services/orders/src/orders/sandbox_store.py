@@ -45,7 +45,7 @@ __all__ = [
 CHARGES = "sandbox_charges"
 DUE = "sandbox_due"
 BOUNDED.add(DUE)  # holds only deliveries still pending
-DUE_SHAPE = QueueShape(prefix="delivery", field="charge_ids")
+DUE_SHAPE = QueueShape(prefix="delivery", field="charge_ids", shards=16)
 _IN_LIMIT = 1_000
 
 Doc = dict[str, Any]

@@ -7,7 +7,7 @@ import pytest
 
 from orders.domain import Customer, Line, Order, OrderStatus
 from orders.errors import InvalidCursor
-from orders.expiry_queue import INDEX_ID, enqueue_updates, minute_of
+from orders.expiry_queue import INDEX_ID, SHAPE, enqueue_updates, minute_of
 from orders.order_lists import (
     Position,
     Scope,
@@ -90,13 +90,23 @@ def test_the_cursor_round_trips_and_refuses_what_it_did_not_hand_out() -> None:
             decode_cursor(bad)
 
 
-def test_expiry_entries_go_to_their_minute_bucket_before_the_index() -> None:
+def test_expiry_entries_go_to_their_minute_and_shard_before_the_index() -> None:
     writes = enqueue_updates([("o1", AT), ("o2", AT + timedelta(seconds=1)), ("o3", AT)])
-    assert [w._filter["_id"] for w in writes] == [
-        "expiry:2026-05-01T23:59",
-        "expiry:2026-05-02T00:00",
-        INDEX_ID,
-    ]
+    shard = SHAPE.shard_of
+    assert [w._filter["_id"] for w in writes[:-1]] == list(
+        dict.fromkeys(
+            [
+                f"expiry:2026-05-01T23:59#{shard('o1'):02d}",
+                f"expiry:2026-05-02T00:00#{shard('o2'):02d}",
+                f"expiry:2026-05-01T23:59#{shard('o3'):02d}",
+            ]
+        )
+    )
+    assert writes[-1]._filter["_id"] == INDEX_ID  # the index last
+    # entries spread over the minute's shards: no bucket holds a busy minute
+    spread = {shard(f"ord-{n}") for n in range(200)}
+    assert len(spread) == SHAPE.shards
+    assert SHAPE.minute_buckets("2026-05-01T23:59")[0] == "expiry:2026-05-01T23:59#00"
     # minutes are UTC whatever the clock's zone
     assert minute_of(AT.astimezone(timezone(timedelta(hours=8)))) == "2026-05-01T23:59"
     assert enqueue_updates([]) == []
