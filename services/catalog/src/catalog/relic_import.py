@@ -7,12 +7,16 @@ with its `relic.registered`, or a logged revision with its `relic.updated`).
 Ids derive from the museum and the row's object number, so importing a
 corrected file again updates those relics in place: a changed grade or
 donor is a `relic.updated` event carrying them, from which ip changes the
-relic's ownership."""
+relic's ownership. A donor's id joins the museum's to the donor's name
+(`museum_donor`): a donor is a museum's relationship.
+"""
 
 import dataclasses
+import hashlib
+from dataclasses import replace
 from typing import Any
 
-from catalog.domain import Relic
+from catalog.domain import Donor, Relic
 from catalog.errors import ConcurrentChange, ImportRejected, UnknownReference
 from catalog.handlers import Clock, may_manage_museum, revise_relic, utcnow
 from catalog.importer import (
@@ -60,7 +64,7 @@ async def import_relics(
     imported: list[str] = []
     donors: set[str] = set()
     for row, relic_id in zip(rows, ids, strict=True):
-        values = imported_values(row)
+        values = imported_values(row, museum_id)
         before = existing.get(relic_id)
         if before is None:
             relic = Relic.register(
@@ -97,9 +101,20 @@ async def import_relics(
     return ImportReport(imported, created, updated, unchanged, problems, sorted(donors))
 
 
-def imported_values(row: ImportedRelic) -> dict[str, Any]:
+def museum_donor(donor: Donor, museum_id: str) -> Donor:
+    """A donor named in a museum's file is that museum's donor: the id joins
+    the museum's to the name's, so two museums' donors who share a name
+    never become one rights holder (whose balance only one museum sees)."""
+    digest = hashlib.sha256(f"{museum_id}|{donor.donor_id}".encode()).hexdigest()[:10]
+    return replace(donor, donor_id=f"{donor.donor_id[:80]}-{digest}")
+
+
+def imported_values(row: ImportedRelic, museum_id: str) -> dict[str, Any]:
     """The fields an import sets; the rest (site, assets) stay the museum's,
     and so does the grade when the file gives none for the row."""
+    provenance = row.provenance
+    if provenance is not None and provenance.donor is not None:
+        provenance = replace(provenance, donor=museum_donor(provenance.donor, museum_id))
     values: dict[str, Any] = {
         "name_zh": row.name_zh,
         "name_en": row.name_en,
@@ -107,7 +122,7 @@ def imported_values(row: ImportedRelic) -> dict[str, Any]:
         "category": row.category,
         "description": row.description,
         "images": row.images,
-        "provenance": row.provenance,
+        "provenance": provenance,
     }
     if row.protection_grade is not None:
         values["protection_grade"] = row.protection_grade

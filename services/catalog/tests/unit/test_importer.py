@@ -15,6 +15,7 @@ from catalog.importer import (
     parse_collection,
     registered_donor,
 )
+from catalog.relic_import import museum_donor
 
 # shared/ sits beside the repository; its files are read in place, never copied
 DATA = Path(__file__).resolve().parents[5] / "shared" / "data"
@@ -376,3 +377,13 @@ def test_the_registered_donor_is_a_new_relics_or_a_changed_one() -> None:
     assert registered_donor(relic(li), relic(li)) is None
     assert registered_donor(relic(li), relic(wang)) == "donor-wang"
     assert registered_donor(relic(None), relic(wang)) == "donor-wang"
+
+
+def test_a_donor_is_a_museums_donor_even_when_two_museums_share_a_name() -> None:
+    wang = Donor("donor-wang-fang", "王芳")
+    here, there = museum_donor(wang, "museum-a"), museum_donor(wang, "museum-b")
+    assert here.donor_id != there.donor_id  # two holders, each museum's own
+    assert here == museum_donor(wang, "museum-a")  # a re-import finds the same one
+    assert here.name == "王芳"
+    assert here.donor_id.startswith("donor-wang-fang-")
+    assert len(museum_donor(Donor("donor-" + "x" * 94, "X"), "m" * 100).donor_id) <= 100
