@@ -85,6 +85,7 @@ async def test_the_verify_page_renders_every_state_and_takes_reports(ip: Ip) -> 
             assert fields["serial"] == format_serial(valid)
             assert fields["museum"] == f"博物馆 {museum} Museum {museum}"
             assert fields["relic"] == "青铜器"
+            assert fields["relic-en"] == "Bronze"  # bilingual: catalog's English name too
             assert fields["licensee"] == licensee
             assert fields["license"] == license_id
             assert fields["sold-on"] == by_unit[1]["sold_on"]

@@ -71,6 +71,7 @@ class AssetRecord:
     kind: str = "relic"  # relic | design
     version: int = 1
     protection_grade: str | None = None  # a relic's, as catalog last said
+    title_en: str | None = None  # a relic's English name, as catalog last said
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def _asset(d: Doc) -> AssetRecord:
         d.get("kind", "relic"),
         d.get("version", 1),
         d.get("protection_grade"),
+        d.get("title_en"),
     )
 
 
@@ -177,6 +179,7 @@ def asset_doc(a: AssetRecord) -> Doc:
         "opened_at": a.opened_at,
         "version": a.version,
         "protection_grade": a.protection_grade,
+        "title_en": a.title_en,
     }
 
 

@@ -140,6 +140,7 @@ class Rights:
             ownership=(OwnershipEntry(SINCE_ALWAYS, tuple(shares)),),
             opened_at=meta.time,
             protection_grade=event.protection_grade,
+            title_en=event.name_en or None,
         )
         opened = AssetOpened(
             asset_id=asset.asset_id,
@@ -168,7 +169,9 @@ class Rights:
         shares = relic_shares_changed(
             asset.ownership, asset.museum_id, donor_id, self._donor_share_bps
         )
-        if shares is None and asset.protection_grade == event.protection_grade:
+        titles = (event.name_zh or event.name_en, event.name_en or None)
+        same_names = (asset.title, asset.title_en) == titles
+        if shares is None and asset.protection_grade == event.protection_grade and same_names:
             return True
         entry = OwnershipEntry(meta.time, shares) if shares is not None else None
         outbox = []
@@ -178,7 +181,7 @@ class Rights:
             )
             outbox.append(outbox_entry(changed, source="ip", event_id=f"{meta.id}:ownership"))
         return await self._store.revise_asset(
-            asset, grade=event.protection_grade, entry=entry, outbox=outbox
+            asset, grade=event.protection_grade, titles=titles, entry=entry, outbox=outbox
         )
 
     # --- holders ----------------------------------------------------------------

@@ -209,12 +209,16 @@ class Store(JournalStore):
         asset: AssetRecord,
         *,
         grade: str | None,
+        titles: tuple[str, str | None],
         entry: OwnershipEntry | None,
         outbox: list[Doc],
     ) -> bool:
-        """Set a relic's grade and append an ownership entry (if any), if the
-        asset is still at `asset.version`, with its events."""
-        update: Doc = {"$set": {"protection_grade": grade}, "$inc": {"version": 1}}
+        """Set a relic's grade and names (Chinese, English) and append an
+        ownership entry (if any), if the asset is still at `asset.version`,
+        with its events."""
+        title, title_en = titles
+        changes = {"protection_grade": grade, "title": title, "title_en": title_en}
+        update: Doc = {"$set": changes, "$inc": {"version": 1}}
         if entry is not None:
             update["$push"] = {"ownership": ownership_doc(entry)}
         if outbox:

@@ -83,12 +83,14 @@ def _card_context(request: Request, card: CertCard) -> dict[str, Any]:
     cert = card.cert
     relic_id = cert.relic_ids[0] if cert.relic_ids else ""
     template = _image_template(request)
+    name_zh, name_en = card.relic_titles.get(relic_id, ("", None))
     return {
         "card": card,
         "state": "revoked" if cert.status == "revoked" else "valid",
         "serial": cert.serial,
         "serial_display": format_serial(cert.serial),
-        "relic_name": card.relic_titles.get(relic_id) or relic_id,
+        "relic_name": name_zh or relic_id,
+        "relic_name_en": name_en if name_en and name_en != name_zh else None,
         "relic_image": template.replace("{relic_id}", quote(relic_id, safe="")) if template else "",
         "museum_zh": card.museum_name_zh or cert.museum_id or "—",
         "museum_en": card.museum_name_en,

@@ -44,7 +44,7 @@ class CertCard:
     cert: Certificate
     museum_name_zh: str | None
     museum_name_en: str | None
-    relic_titles: dict[str, str]
+    relic_titles: dict[str, tuple[str, str | None]]  # relic id -> (Chinese, English)
 
 
 @dataclass(frozen=True)

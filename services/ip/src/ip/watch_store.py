@@ -133,9 +133,13 @@ class WatchStore:
     async def museum_names(self, museum_id: str) -> Doc | None:
         return await self.holders.find_one(by_id(museum_id), {"name": 1, "name_en": 1, "kind": 1})
 
-    async def relic_titles(self, relic_ids: Sequence[str]) -> dict[str, str]:
+    async def relic_titles(self, relic_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Each relic's names: (Chinese, or English when it has none; English)."""
         if not relic_ids:
             return {}
         ids = [f"relic-{r}" for r in relic_ids]
-        found = self.assets.find(by_ids(ids), {"title": 1, "relic_id": 1})
-        return {str(d.get("relic_id")): str(d.get("title", "")) async for d in found}
+        found = self.assets.find(by_ids(ids), {"title": 1, "title_en": 1, "relic_id": 1})
+        return {
+            str(d.get("relic_id")): (str(d.get("title", "")), d.get("title_en"))
+            async for d in found
+        }
