@@ -45,6 +45,8 @@ from contracts.orders import (
     OrderRefunded,
     RefundLine,
 )
+from ip.cert_keys import keys_from_settings
+from ip.config import Settings as IpSettings
 from ip.history import load_history as ip_history
 from orders.history import load_history as orders_history
 from servicekit.envelope import Envelope
@@ -216,6 +218,7 @@ async def load(
 ) -> dict[str, Any]:
     """Write `count` past orders and everything downstream of them."""
     names = {"orders": "orders", "catalog": "catalog", "ip": "ip", "analytics": "analytics"}
+    cert_keys = keys_from_settings(IpSettings())  # the running ip's keys: past units verify
     names.update(databases or {})
     history = past_orders(products, count=count, now=datetime.now(UTC), seed=seed)
     began = time.monotonic()
@@ -236,7 +239,9 @@ async def load(
             so_far = sorted([*chunk, *published], key=lambda e: e.time)
             published += await timed("catalog", catalog_history(client[names["catalog"]], so_far))
             so_far = sorted([*chunk, *published], key=lambda e: e.time)
-            published += await timed("ip", ip_history(client[names["ip"]], so_far))
+            published += await timed(
+                "ip", ip_history(client[names["ip"]], so_far, cert_keys=cert_keys)
+            )
             so_far = sorted([*chunk, *published], key=lambda e: e.time)
             await timed("analytics", analytics_history(client[names["analytics"]], so_far))
             if progress:

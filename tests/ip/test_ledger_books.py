@@ -18,9 +18,12 @@ from contracts.catalog import DonorRef, RelicRegistered
 from contracts.orders import OrderRefunded, RefundLine
 from ip.book_docs import BALANCES, BUCKETS, MONTHS
 from ip.book_pages import PageQuery, read_page
+from ip.certificates import cert_id
 from ip.domain import LicenseScope, RoyaltyTerms
 from ip.handlers import Services, build_services
 from ip.history import load_history
+from ip.serials import derive_serial
+from ip.signing import verify_jws
 from ip.store import Store, ensure_indexes
 from servicekit.auth import Principal, Role
 from servicekit.consumer import EventMeta
@@ -358,12 +361,26 @@ async def test_the_history_loader_posts_what_the_consumer_would(
         refunded_at=NOW - timedelta(days=30),
     )
     events = [envelope(e) for e in (*paid, refund)]
-    published = await load_history(svc.store.db, events)
+    keys = svc.authenticity.keys
+    published = await load_history(svc.store.db, events, cert_keys=keys)
     assert [e.id for e in published] == [
         *(f"accrual:{p.order_id}:line-1" for p in paid),
         f"reversal:{refund.refund_id}:line-1",
     ]
-    assert await load_history(svc.store.db, events) == []  # loaded once
+    assert await load_history(svc.store.db, events, cert_keys=keys) == []  # loaded once
+    # every past unit has its certificate, as the consumer would have issued
+    # it: 1 + 2 + 1 + 2 + 1 + 2 units, the refunded one revoked, none twice
+    serials = [
+        derive_serial(keys.serial_key, cert_id(p.order_id, "line-1", u))
+        for p in paid
+        for u in range(1, p.lines[0].quantity + 1)
+    ]
+    certs = [await svc.authenticity.verify(serial) for serial in serials]
+    assert len(certs) == 9
+    assert [c.status for c in certs].count("revoked") == 1
+    assert {c.order_id for c in certs if c.status == "revoked"} == {refund.order_id}
+    claims = [verify_jws(c.jws, keys.ring.public_keys()) for c in certs]
+    assert sorted(str(x["serial"]) for x in claims) == sorted(serials)
     page = await read_page(svc.store.books, f"holder:{museum}", PageQuery(100))
     postings = await svc.store.postings_by_ids([x.posting_id for x in page.lines])
     owed = -sum(e.amount_fen for p in postings for e in p.entries if e.party_id == museum)

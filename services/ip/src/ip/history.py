@@ -5,9 +5,11 @@ handling the past orders' `order.paid` / `order.refunded` events in order:
 the same postings (the consumer's own fold, ip.order_fold, over the whole
 load as one batch: same license chain state and periods), the reversal
 index, the order index, the license heads and the books, with bulk writes of ~1,000
-documents. It returns the royalty events the consumer would have published,
-with the same ids (the posting ids). Nothing goes into an outbox: those
-events count as published already.
+documents; and, given the service's certificate keys, the certificates of
+the licensed units sold (ip.authenticity, as the consumer issues and revokes
+them), so a past unit verifies like a new one. It returns the royalty events
+the consumer would have published, with the same ids (the posting ids).
+Nothing goes into an outbox: those events count as published already.
 
 It reads licenses, assets and heads whole (a loader before the services
 start, not a hot path) and is idempotent: postings already in the journal are
@@ -23,6 +25,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.orders import OrderPaid, OrderRefunded
 from ip import journal
+from ip.authenticity import Authenticity
+from ip.cert_keys import CertKeys
+from ip.cert_store import CertStore
 from ip.order_fold import (
     LedgerView,
     OrderEvent,
@@ -75,12 +80,15 @@ async def _view(store: Store, items: Sequence[OrderEvent]) -> LedgerView:
     )
 
 
-async def load_history(db: AsyncDatabase[Doc], events: Sequence[Envelope]) -> list[Envelope]:
+async def load_history(
+    db: AsyncDatabase[Doc], events: Sequence[Envelope], *, cert_keys: CertKeys | None = None
+) -> list[Envelope]:
     """Bulk-write what ip would hold after handling `events` (in order); return
     the royalty events it would have published."""
     store = Store(db)
     items = _order_events(events)
-    folded = fold_orders(await _view(store, items), items)
+    view = await _view(store, items)
+    folded = fold_orders(view, items)
     # postings already in the journal (`folded.healed`) were loaded before:
     # neither written nor counted again
     postings = [p for p, _ in folded.new]
@@ -106,6 +114,9 @@ async def load_history(db: AsyncDatabase[Doc], events: Sequence[Envelope]) -> li
     for i in range(0, len(folded.unmatched), BATCH):
         await journal.record_unmatched(store, folded.unmatched[i : i + BATCH])
     await store.books.bulk_load([line for p in postings for line in book_lines(p)])
+    if cert_keys is not None:
+        authenticity = Authenticity(CertStore(db), cert_keys)
+        await authenticity.apply([i.event for i in items], view.licenses)
     return [
         dataclasses.replace(
             envelope_of(outbox_entry(event, source="ip", event_id=p.posting_id)),
