@@ -3,6 +3,8 @@
 Roles: `tourist`, `museum` (scoped to museum_id), `licensee` (scoped to
 licensee_id) and `operator`. HS256 with a shared secret for development;
 RS256 with a public key to verify (and a private key only where minted).
+Tokens whose `iss` names a configured OpenID Connect issuer (OIDC_ISSUERS)
+are verified against that issuer's keys instead (servicekit.oidc).
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicekit.errors import Forbidden, Unauthorized
+from servicekit.oidc import FetchJson, Identity, OidcVerifier
 from servicekit.settings import ServiceSettings
 
 __all__ = [
@@ -53,8 +56,10 @@ class Principal:
 
 
 class TokenService:
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, fetch: FetchJson | None = None) -> None:
         self._settings = settings
+        # `fetch` replaces the network for the issuers' keys (tests)
+        self._oidc = OidcVerifier(settings.oidc_issuers, fetch=fetch)
         if settings.jwt_algorithm == "RS256":
             self._verify_key: str = settings.jwt_public_key or ""
             private = settings.jwt_private_key
@@ -94,6 +99,8 @@ class TokenService:
         )
 
     def verify(self, token: str) -> Principal:
+        if self._oidc.claims_issuer(token) is not None:
+            return _principal_of(self._oidc.verify(token))
         try:
             claims = self._decode(token, self._verify_key)
         except jwt.InvalidSignatureError as exc:
@@ -105,21 +112,33 @@ class TokenService:
                 raise Unauthorized(f"invalid token: {previous_exc}") from previous_exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
-        try:
-            role = Role(claims["role"])
-        except ValueError as exc:
-            raise Unauthorized(f"unknown role {claims['role']!r}") from exc
-        principal = Principal(
-            subject=str(claims["sub"]),
-            role=role,
-            museum_id=claims.get("museum_id"),
-            licensee_id=claims.get("licensee_id"),
+        return _principal_of(
+            Identity(
+                subject=str(claims["sub"]),
+                role=claims["role"],
+                museum_id=claims.get("museum_id"),
+                licensee_id=claims.get("licensee_id"),
+            )
         )
-        if role is Role.MUSEUM and not principal.museum_id:
-            raise Unauthorized("a museum token must carry museum_id")
-        if role is Role.LICENSEE and not principal.licensee_id:
-            raise Unauthorized("a licensee token must carry licensee_id")
-        return principal
+
+
+def _principal_of(identity: Identity) -> Principal:
+    """The same role and scope rules for every kind of token."""
+    try:
+        role = Role(identity.role)
+    except ValueError as exc:
+        raise Unauthorized(f"unknown role {identity.role!r}") from exc
+    principal = Principal(
+        subject=identity.subject,
+        role=role,
+        museum_id=identity.museum_id,
+        licensee_id=identity.licensee_id,
+    )
+    if role is Role.MUSEUM and not principal.museum_id:
+        raise Unauthorized("a museum token must carry museum_id")
+    if role is Role.LICENSEE and not principal.licensee_id:
+        raise Unauthorized("a licensee token must carry licensee_id")
+    return principal
 
 
 _bearer = HTTPBearer(auto_error=False)

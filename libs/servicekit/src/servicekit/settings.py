@@ -2,12 +2,43 @@
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_JWT_SECRET", "ServiceSettings"]
+__all__ = ["DEV_JWT_SECRET", "OIDC_ALGORITHMS", "OidcIssuer", "ServiceSettings"]
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+# asymmetric only: an OpenID issuer's public key must never double as an HMAC
+# secret (algorithm confusion), and "none" is never a signature
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+
+
+class OidcIssuer(BaseModel):
+    """An OpenID Connect provider whose access tokens this service accepts
+    (see docs/sign-in.md). OIDC_ISSUERS holds a JSON list of these."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # compared with the token's `iss` exactly as written (so not an HttpUrl,
+    # which would add a trailing slash to a bare host)
+    issuer: str = Field(pattern=r"^https?://[^\s/]+")
+    audience: str = Field(min_length=1)
+    # default: the jwks_uri of the issuer's discovery document
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
+    leeway_seconds: float = Field(default=30, ge=0, le=120)  # clock skew for exp/nbf/iat
+    jwks_cache_seconds: float = Field(default=300, gt=0)  # how long a dropped key still verifies
+    # an unknown kid refetches the key set at most this often (a rotation waits
+    # at most this long; forged kids cannot hammer the provider)
+    jwks_refresh_cooldown_seconds: float = Field(default=30, ge=0)
+
+    @model_validator(mode="after")
+    def _asymmetric_only(self) -> "OidcIssuer":
+        refused = [alg for alg in self.algorithms if alg not in OIDC_ALGORITHMS]
+        if refused or not self.algorithms:
+            raise ValueError(f"OIDC algorithms must be among {', '.join(OIDC_ALGORITHMS)}")
+        return self
 
 
 class ServiceSettings(BaseSettings):
@@ -33,6 +64,8 @@ class ServiceSettings(BaseSettings):
     jwt_private_key: SecretStr | None = None  # PEM, only where tokens are minted
     jwt_issuer: str = "relic-rebirth"
     jwt_audience: str = "relic-rebirth"
+    # OpenID Connect providers (Keycloak, a museum's own); none: only the tokens above
+    oidc_issuers: list[OidcIssuer] = Field(default_factory=list)
 
     max_body_bytes: int = 1_048_576  # larger request bodies get 413
 
@@ -56,4 +89,8 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("JWT_SECRET must be set to a strong secret in production")
         if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
             raise ValueError("JWT_PUBLIC_KEY is required with JWT_ALGORITHM=RS256")
+        names = [issuer.issuer for issuer in self.oidc_issuers]
+        if len(set(names)) != len(names) or self.jwt_issuer in names:
+            # a token is routed to its verifier by `iss`: each must name one
+            raise ValueError("OIDC_ISSUERS must be distinct from each other and from JWT_ISSUER")
         return self

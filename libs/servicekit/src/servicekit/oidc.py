@@ -1,0 +1,205 @@
+"""Access tokens from OpenID Connect providers (Keycloak, or a museum's own).
+
+A token is checked against the one configured issuer its `iss` names: the
+header's `alg` must be on the issuer's pinned, asymmetric list (checked before
+any key is looked up, so `none` and HS* never reach a key); the signature
+verifies with the issuer's key of that `kid` from its JWKS; `iss`, `aud`,
+`exp` and `nbf` hold, with a small leeway for clock skew.
+
+The JWKS is fetched with PyJWT's `PyJWKClient`: cached for
+`jwks_cache_seconds`, and refetched when a token names an unknown `kid` (a key
+rotated in the provider needs no restart), at most once per
+`jwks_refresh_cooldown_seconds`.
+
+Claim mapping (the one place provider claims become a platform identity):
+
+    subject      `sub`
+    role         the `role` claim when the provider sets one; otherwise the
+                 first of operator, museum, licensee, tourist found among the
+                 realm roles (`realm_access.roles`, Keycloak's shape)
+    museum_id    the `museum_id` claim (a user attribute in Keycloak)
+    licensee_id  the `licensee_id` claim
+
+Every failure is `Unauthorized` (401 problem+json).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKClient
+
+from servicekit.errors import Unauthorized
+from servicekit.settings import OidcIssuer
+
+__all__ = ["ROLE_PRECEDENCE", "FetchJson", "Identity", "OidcVerifier", "identity_from_claims"]
+
+# a user holding several platform roles acts in the most privileged one
+ROLE_PRECEDENCE = ("operator", "museum", "licensee", "tourist")
+
+# GET a URL and parse its JSON body; tests pass a stub instead of the network
+FetchJson = Callable[[str], Any]
+
+_TIMEOUT_SECONDS = 5.0
+
+
+def _fetch_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as response:
+        return json.load(response)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a provider's token names, in the platform's terms (roles unchecked)."""
+
+    subject: str
+    role: str
+    museum_id: str | None = None
+    licensee_id: str | None = None
+
+
+def _optional_text(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None or isinstance(value, str):
+        return value or None
+    raise Unauthorized(f"the {name} claim must be a string")
+
+
+def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
+    """The documented mapping (module docstring) of verified claims."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("the token has no subject")
+    role = claims.get("role")
+    if role is None:
+        realm_access = claims.get("realm_access")
+        roles = realm_access.get("roles") if isinstance(realm_access, dict) else None
+        held = set(roles) if isinstance(roles, list) else set()
+        role = next((r for r in ROLE_PRECEDENCE if r in held), None)
+        if role is None:
+            raise Unauthorized("the token carries none of the platform's roles")
+    if not isinstance(role, str):
+        raise Unauthorized("the role claim must be a string")
+    return Identity(
+        subject=subject,
+        role=role,
+        museum_id=_optional_text(claims, "museum_id"),
+        licensee_id=_optional_text(claims, "licensee_id"),
+    )
+
+
+class _JwksClient(PyJWKClient):
+    """PyJWKClient whose fetch can be a stub; caching and the refetch on an
+    unknown kid (with its cooldown) stay PyJWKClient's own."""
+
+    def __init__(self, uri: str, config: OidcIssuer, fetch: FetchJson | None) -> None:
+        super().__init__(
+            uri,
+            cache_jwk_set=True,
+            lifespan=config.jwks_cache_seconds,
+            cooldown_duration=config.jwks_refresh_cooldown_seconds,
+            timeout=_TIMEOUT_SECONDS,
+        )
+        self._fetch = fetch
+
+    def fetch_data(self) -> Any:
+        if self._fetch is None:
+            return super().fetch_data()
+        data = self._fetch(self.uri)
+        # as the real fetch does: a fetch starts the refetch cooldown
+        self._last_successful_fetch = time.monotonic()
+        return data
+
+
+class _Issuer:
+    def __init__(self, config: OidcIssuer, fetch: FetchJson | None) -> None:
+        self.config = config
+        self._fetch = fetch
+        self._jwks: _JwksClient | None = None
+        self._lock = threading.Lock()
+
+    def _jwks_url(self) -> str:
+        if self.config.jwks_url:
+            return self.config.jwks_url
+        # OpenID Connect Discovery: the document must name the same issuer
+        url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        document = (self._fetch or _fetch_json)(url)
+        if not isinstance(document, dict) or document.get("issuer") != self.config.issuer:
+            raise Unauthorized(
+                f"the discovery document of {self.config.issuer} names another issuer"
+            )
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+            raise Unauthorized(f"the discovery document of {self.config.issuer} has no jwks_uri")
+        return jwks_uri
+
+    def signing_key(self, kid: str) -> PyJWK:
+        with self._lock:  # discovery once, not once per concurrent request
+            if self._jwks is None:
+                try:
+                    self._jwks = _JwksClient(self._jwks_url(), self.config, self._fetch)
+                except (OSError, ValueError, jwt.PyJWTError) as exc:  # unreachable, not JSON
+                    raise Unauthorized(f"the keys of {self.config.issuer} are unavailable") from exc
+            jwks = self._jwks
+        try:
+            return jwks.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise Unauthorized(f"the keys of {self.config.issuer} are unavailable") from exc
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, jwt.PyJWKError) as exc:
+            raise Unauthorized(f"no signing key {kid!r} at {self.config.issuer}") from exc
+
+
+class OidcVerifier:
+    """Verifies access tokens from the configured issuers."""
+
+    def __init__(self, issuers: Sequence[OidcIssuer], *, fetch: FetchJson | None = None) -> None:
+        self._issuers = {config.issuer: _Issuer(config, fetch) for config in issuers}
+
+    def claims_issuer(self, token: str) -> str | None:
+        """The token's unverified `iss` when it names a configured issuer: the
+        token is then this verifier's to accept or refuse."""
+        if not self._issuers:
+            return None  # none configured: development tokens only, as before
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        issuer = claims.get("iss")
+        return issuer if isinstance(issuer, str) and issuer in self._issuers else None
+
+    def verify(self, token: str) -> Identity:
+        issuer_name = self.claims_issuer(token)
+        if issuer_name is None:
+            raise Unauthorized("the token is not from a configured OpenID issuer")
+        issuer = self._issuers[issuer_name]
+        config = issuer.config
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in config.algorithms:
+            raise Unauthorized(f"algorithm {algorithm!r} is not accepted from {issuer_name}")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("the token names no signing key (kid)")
+        key = issuer.signing_key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(config.algorithms),
+                audience=config.audience,
+                issuer=issuer_name,
+                leeway=config.leeway_seconds,
+                options={"require": ["iss", "aud", "exp", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        return identity_from_claims(claims)
