@@ -40,7 +40,7 @@ REALM_FILE = ROOT / "deploy" / "keycloak" / "realm.json"
 REALM = "relic-rebirth"
 # development only: the bootstrap admin of a local, loopback-only instance
 ADMIN_USER = "admin"
-ADMIN_PASSWORD = "admin-dev-only"
+ADMIN_PASSWORD = "dev-only-keycloak-admin"
 JDK_FIX = (
     "Keycloak 26 needs a JDK 21+: set KEYCLOAK_JAVA_HOME to one (this project's machines have "
     "/usr/lib/jvm/temurin-25-jdk-amd64; Debian 13: apt-get install -y openjdk-21-jdk-headless)"

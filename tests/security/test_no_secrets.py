@@ -24,9 +24,11 @@ DEV_SECRET_PLACES = {
     "services/orders/src/orders/config.py": "DEV_WEBHOOK_SECRET default; production refuses it",
     "docker-compose.yml": "${VAR:-default} fallbacks for a laptop; .env overrides them",
     "deploy/k8s/overlays/dev/dev-secrets.env": "the dev overlay's secretGenerator input",
+    "deploy/local/keycloak.py": "a local, loopback-only Keycloak's bootstrap admin (dev mode)",
 }
 TEST_SECRET_PLACES = {
     "tests/orders/helpers.py": "WEBHOOK_SECRET, a test value the tests give orders",
+    "tests/security/test_oidc_keycloak.py": "the password of a user the test makes in Keycloak",
 }
 NEVER = {"Private Key", "AWS Access Key", "Azure Storage Account access key", "GitHub Token"}
 
