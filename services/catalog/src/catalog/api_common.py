@@ -8,9 +8,13 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response, status
 from pydantic import BaseModel
 
+from catalog import product_search
+from catalog.deps import Index, Store
 from catalog.errors import InvalidChange
+from catalog.schemas import ProductPage, ProductRead
 
 __all__ = [
+    "newest_products_page",
     "ERRORS",
     "PUBLIC_ITEM",
     "PUBLIC_LIST",
@@ -49,3 +53,29 @@ def changes_of(body: BaseModel, nullable: frozenset[str]) -> dict[str, Any]:
     if cleared:
         raise InvalidChange(f"these fields cannot be null: {', '.join(sorted(cleared))}")
     return changes
+
+
+async def newest_products_page(
+    request: Request,
+    store: Store,
+    index: Index,
+    *,
+    limit: int,
+    cursor: str | None,
+    cache_control: str,
+    museum_id: str | None = None,
+    relic_id: str | None = None,
+) -> Response:
+    """A museum's or a relic's page: its sellable products, newest first."""
+    items, next_cursor = await product_search.search_products(
+        store=store,
+        index=index,
+        q=None,
+        sort="newest",
+        limit=limit,
+        cursor=cursor,
+        museum_id=museum_id,
+        relic_id=relic_id,
+    )
+    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
+    return cached(request, body, cache_control)

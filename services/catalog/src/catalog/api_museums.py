@@ -3,7 +3,7 @@ Thin: parse, call a use case, render."""
 
 from fastapi import APIRouter, Request, Response
 
-from catalog import handlers, product_search
+from catalog import handlers
 from catalog.api_common import (
     ERRORS,
     PUBLIC_ITEM,
@@ -12,6 +12,7 @@ from catalog.api_common import (
     Limit,
     cached,
     changes_of,
+    newest_products_page,
 )
 from catalog.deps import Index, Store
 from catalog.schemas import (
@@ -20,7 +21,6 @@ from catalog.schemas import (
     MuseumRead,
     MuseumUpdate,
     ProductPage,
-    ProductRead,
 )
 from catalog.search import decode_id_cursor, encode_id_cursor
 from servicekit.auth import CurrentPrincipal
@@ -82,14 +82,12 @@ async def museum_products(
 ) -> Response:
     """The museum's page: its sellable products, newest first."""
     await handlers.get_museum(store=store, museum_id=museum_id)
-    items, next_cursor = await product_search.search_products(
-        store=store,
-        index=index,
-        q=None,
-        sort="newest",
+    return await newest_products_page(
+        request,
+        store,
+        index,
         limit=limit,
         cursor=cursor,
+        cache_control=PUBLIC_LIST,
         museum_id=museum_id,
     )
-    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
-    return cached(request, body, PUBLIC_LIST)

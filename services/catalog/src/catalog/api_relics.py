@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from catalog import handlers, product_search, relic_import
+from catalog import handlers, relic_import
 from catalog.api_common import (
     ERRORS,
     PUBLIC_ITEM,
@@ -17,12 +17,12 @@ from catalog.api_common import (
     Limit,
     cached,
     changes_of,
+    newest_products_page,
 )
 from catalog.deps import Index, Store
 from catalog.schemas import (
     AssetIn,
     ProductPage,
-    ProductRead,
     RelicCreate,
     RelicPage,
     RelicRead,
@@ -211,14 +211,12 @@ async def relic_products(
 ) -> Response:
     """The relic's page: sellable products derived from it, newest first."""
     await handlers.get_relic(store=store, relic_id=relic_id)
-    items, next_cursor = await product_search.search_products(
-        store=store,
-        index=index,
-        q=None,
-        sort="newest",
+    return await newest_products_page(
+        request,
+        store,
+        index,
         limit=limit,
         cursor=cursor,
+        cache_control=PUBLIC_LIST,
         relic_id=relic_id,
     )
-    body = ProductPage(items=[ProductRead.of(p) for p in items], next_cursor=next_cursor)
-    return cached(request, body, PUBLIC_LIST)
