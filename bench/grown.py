@@ -47,6 +47,39 @@ async def scans(platform: Platform) -> dict[str, float]:
     return totals
 
 
+async def store_commands(platform: Platform) -> dict[str, dict[str, float]]:
+    """Store round trips each service has made (`store_command_duration_seconds`
+    counts), by "command collection"."""
+    found: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service in SERVICES:
+            text = (await http.get(f"{platform.url(service)}/metrics")).text
+            found[service] = {
+                f"{sample.labels['command']} {sample.labels['collection']}": sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "store_command_duration_seconds"
+                for sample in family.samples
+                if sample.name.endswith("_count")
+            }
+    return found
+
+
+def per_order(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], placed: int
+) -> dict[str, dict[str, Any]]:
+    """Each service's store commands per placed order during a checkout run,
+    in all and its eight busiest kinds."""
+    out: dict[str, dict[str, Any]] = {}
+    for service, counts in after.items():
+        spent = {k: v - before[service].get(k, 0.0) for k, v in counts.items()}
+        busiest = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
+        out[service] = {
+            "total": round(sum(spent.values()) / max(placed, 1), 2),
+            "busiest": {k: round(v / max(placed, 1), 2) for k, v in busiest if v},
+        }
+    return out
+
+
 async def reads(
     platform: Platform, data: BenchData, tourist: str, holder_id: str, seconds: float
 ) -> dict[str, Any]:
@@ -86,7 +119,7 @@ async def measure_size(
     holder_id: str,
     sizes: dict[str, Any],
 ) -> dict[str, Any]:
-    before = await scans(platform)
+    before, commands_before = await scans(platform), await store_commands(platform)
     result = await during(
         platform,
         checkout.run(
@@ -103,10 +136,13 @@ async def measure_size(
             seconds=sizes["history_checkout_seconds"],
         ),
     )
-    after = await scans(platform)
+    after, commands_after = await scans(platform), await store_commands(platform)
     return {
         "checkout": result,
         "scans_during_checkout": {s: after[s] - before[s] for s in SERVICES},
+        "store_commands_per_order": per_order(
+            commands_before, commands_after, result.get("placed", 0)
+        ),
         "at_rest_cpu_pct": await at_rest(platform, sizes["rest_seconds"]),
         "reads": await reads(platform, data, tourist, holder_id, sizes["history_read_seconds"]),
     }

@@ -100,10 +100,22 @@ def lines(r: dict[str, Any]) -> list[str]:
     row("paid → dashboard p99 ms", lambda x: x["checkout"]["paid_to_dashboard_ms"]["p99"])
     row("checkout errors", lambda x: sum(x["checkout"]["errors"].values()))
     row("store scans during checkout", lambda x: sum(x["scans_during_checkout"].values()))
+    for service in ("catalog", "orders", "ip", "analytics"):
+        row(
+            f"store commands per order, {service}",
+            lambda x, s=service: x.get("store_commands_per_order", {}).get(s, {}).get("total"),
+        )
     for process in ("ferretdb", "catalog", "orders", "ip", "analytics"):
         row(f"CPU at rest, {process} (% of a core)", lambda x, p=process: x["at_rest_cpu_pct"][p])
     for name in (*READS, "product search"):
         row(f"{name} p50 ms", lambda x, n=name: x["reads"][n]["p50"])
         row(f"{name} p99 ms", lambda x, n=name: x["reads"][n]["p99"])
         row(f"{name} errors", lambda x, n=name: x["reads"][n]["errors"])
+    commands = g[sizes[-1]].get("store_commands_per_order", {})
+    if commands:
+        out += ["", f"Busiest store commands per order during checkout, {int(sizes[-1]):,} orders:"]
+        out += [
+            f"- {service}: " + ", ".join(f"`{kind}` {n:g}" for kind, n in row["busiest"].items())
+            for service, row in commands.items()
+        ]
     return out

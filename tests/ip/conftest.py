@@ -109,6 +109,20 @@ class Ip:
         assert response.status_code == 200, response.text
         return int(response.json()["balance_fen"])
 
+    async def wait_balance(self, holder_id: str, expected: int, timeout: float = 30) -> None:
+        """The holder's balance reaches `expected`: ip moves the balances in
+        the postings' batch, a moment after the journal shows a posting."""
+        seen: list[int] = []
+
+        async def reached() -> bool:
+            seen.append(await self.balance(holder_id))
+            return seen[-1] == expected
+
+        try:
+            await eventually(reached, timeout=timeout, what=f"{holder_id}'s balance")
+        except AssertionError:
+            raise AssertionError(f"{holder_id}'s balance is {seen[-1]}, not {expected}") from None
+
     async def trial_total(self) -> int:
         response = await self.get("/ledger/trial-balance")
         assert response.status_code == 200, response.text

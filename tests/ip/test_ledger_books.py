@@ -134,7 +134,7 @@ async def test_the_balance_is_the_ledger_sum_after_redelivery_to_the_fen(ip: Ip)
         owed = -sum(
             e["amount_fen"] for p in postings for e in p["entries"] if e["party_id"] == holder
         )
-        assert await ip.balance(holder) == owed
+        await ip.wait_balance(holder, owed)
     # 10 % of 9,999 = 999.9 -> 1,000; a third refunded: 333 back
     assert await ip.balance(museum) + await ip.balance(donor) == 1000 - 333
     assert await ip.trial_total() == 0

@@ -44,8 +44,8 @@ async def test_an_order_paid_posts_balanced_entries_split_70_30(ip: Ip) -> None:
     amounts = {e["party_id"]: e["amount_fen"] for e in posting["entries"]}
     assert amounts == {licensee: 701, museum: -491, donor: -210}
     assert sum(e["amount_fen"] for e in posting["entries"]) == 0
-    assert await ip.balance(museum) == 491
-    assert await ip.balance(donor) == 210
+    await ip.wait_balance(museum, 491)
+    await ip.wait_balance(donor, 210)
     payables = await ip.get(
         f"/licensees/{licensee}/payables", token(Role.LICENSEE, licensee_id=licensee)
     )
@@ -123,7 +123,7 @@ async def test_an_advance_is_recouped_before_royalties_become_payable(ip: Ip) ->
         ip, terms={"rate_bps": 1000, "advance_fen": 1000}
     )
     await _posting(ip, f"advance:{license_id}")
-    assert await ip.balance(museum) == 700
+    await ip.wait_balance(museum, 700)
     order_id, _ = await ip.pay(license_id, licensee, relic, museum, quantity=3, unit_price_fen=5000)
     posting = await _posting(ip, f"accrual:{order_id}:line-1")
     assert (posting["royalty_fen"], posting["recouped_fen"]) == (1500, 1000)
@@ -132,7 +132,7 @@ async def test_an_advance_is_recouped_before_royalties_become_payable(ip: Ip) ->
         museum: -350,
         donor: -150,
     }
-    assert await ip.balance(museum) == 1050
+    await ip.wait_balance(museum, 1050)
     assert await ip.trial_total() == 0
 
 
@@ -244,7 +244,7 @@ async def test_payouts_are_capped_by_the_balance_and_idempotent_by_reference(ip:
     again = await ip.post("/payouts", payout)
     assert again.status_code == 200
     assert again.json()["amount_fen"] == 20
-    assert await ip.balance(donor) == 10
+    await ip.wait_balance(donor, 10)
     too_much = await ip.post("/payouts", {**payout, "reference": unique("wire"), "amount_fen": 11})
     assert too_much.status_code == 422
     assert too_much.headers["content-type"] == "application/problem+json"

@@ -98,12 +98,13 @@ async def holder_ledger(
 ) -> LedgerRead:
     holder = await svc.rights.holder(principal, holder_id)
     account = holder_account(holder.holder_id)
-    postings, next_cursor = await svc.ledger.page(account, q.filter)
-    balance = await svc.ledger.holder_balance(holder.holder_id)
+    page = await svc.ledger.page(account, q.filter)
+    # a holder is owed what its account was credited: the raw sum negated
+    balance = -page.account_sum_fen
     return LedgerRead(
         balance=BalanceRead(account=account, party_id=holder.holder_id, balance_fen=balance),
-        postings=[PostingRead.of(p) for p in postings],
-        next_cursor=next_cursor,
+        postings=[PostingRead.of(p) for p in page.postings],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -131,12 +132,13 @@ async def licensee_payables(
     if not principal.can_act_for_licensee(licensee_id):
         raise UnknownThing("licensee", licensee_id)
     account = licensee_account(licensee_id)
-    owes = await svc.store.account_balance(account)
-    postings, next_cursor = await svc.ledger.page(account, q.filter)
+    page = await svc.ledger.page(account, q.filter)
     return LedgerRead(
-        balance=BalanceRead(account=account, party_id=licensee_id, balance_fen=owes),
-        postings=[PostingRead.of(p) for p in postings],
-        next_cursor=next_cursor,
+        balance=BalanceRead(
+            account=account, party_id=licensee_id, balance_fen=page.account_sum_fen
+        ),
+        postings=[PostingRead.of(p) for p in page.postings],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -27,7 +27,7 @@ from ip.book_docs import (
     encode_cursor,
     line_of,
 )
-from ip.books import Books
+from ip.books import AccountBook, Books
 
 __all__ = ["MAX_READS", "Page", "PageQuery", "lines_of_period", "read_page"]
 
@@ -124,10 +124,13 @@ class _Walk:
         return chosen
 
 
-async def read_page(books: Books, account: str, q: PageQuery) -> Page:
-    """Up to `q.limit` lines of the account in posting order (time, id)."""
+async def read_page(
+    books: Books, account: str, q: PageQuery, *, book: AccountBook | None = None
+) -> Page:
+    """Up to `q.limit` lines of the account in posting order (time, id);
+    `book`, the account's balance document, when the caller has read it."""
     walk = _Walk(q)
-    book = await books.book(account)
+    book = book or await books.book(account)
     months = [
         m
         for m, t in book.months.items()

@@ -60,7 +60,7 @@ from contracts.ip import PayoutRecorded
 from contracts.orders import OrderPaid, OrderRefunded
 from ip.domain import posting_period
 from ip.errors import Contention, InsufficientBalance, ReferenceReused
-from ip.ledger_reads import LedgerFilter, read_ledger
+from ip.ledger_reads import LedgerFilter, LedgerPage, read_ledger
 from ip.order_batches import OrderBatches
 from ip.order_fold import OrderEvent
 from ip.postings import (
@@ -266,7 +266,7 @@ class Ledger:
 
     # --- reading ---------------------------------------------------------------
 
-    async def page(self, account: str, query: LedgerFilter) -> tuple[list[Posting], str | None]:
-        """One page of an account's postings in posting order, and the cursor
-        of the next (None at the end): see ip.ledger_reads."""
+    async def page(self, account: str, query: LedgerFilter) -> LedgerPage:
+        """One page of an account's postings in posting order, the cursor of
+        the next (None at the end) and the account's sum: see ip.ledger_reads."""
         return await read_ledger(self._store, account, query)

@@ -12,6 +12,9 @@ Every read names its documents by `_id`:
   the same chunks and keeps that license's lines (a page may come back short
   with a cursor when the license is sparse: the read is bounded);
 - then the page's postings by `$in`.
+
+The account's balance document is read once: it gives the page's months
+and the balance shown beside the page.
 """
 
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from ip.errors import BadInput
 from ip.records import Posting
 from ip.store import Store
 
-__all__ = ["LedgerFilter", "read_ledger"]
+__all__ = ["LedgerFilter", "LedgerPage", "read_ledger"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class LedgerFilter:
                 raise BadInput(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class LedgerPage:
+    postings: list[Posting]
+    next_cursor: str | None  # None on the last page
+    account_sum_fen: int  # the account's raw sum now (debits positive)
+
+
 def _keep(f: LedgerFilter, p: Posting, account: str) -> bool:
     return (
         any(e.account == account for e in p.entries)
@@ -61,12 +71,11 @@ def _keep(f: LedgerFilter, p: Posting, account: str) -> bool:
     )
 
 
-async def read_ledger(
-    store: Store, account: str, f: LedgerFilter
-) -> tuple[list[Posting], str | None]:
-    """One page of the account's postings in posting order and the next
-    page's cursor (None at the end)."""
+async def read_ledger(store: Store, account: str, f: LedgerFilter) -> LedgerPage:
+    """One page of the account's postings in posting order, the next page's
+    cursor and the account's sum."""
     f.check()
+    book = await store.books.book(account)
     if f.order_id is not None:
         ids = await journal.order_postings(store, f.order_id)
         postings = [p for p in await store.postings_by_ids(ids) if _keep(f, p, account)]
@@ -76,8 +85,9 @@ async def read_ledger(
             postings = [p for p in postings if (stamp(p.posted_at), p.posting_id) > after]
         if len(postings) > f.limit:
             last = postings[f.limit - 1]
-            return postings[: f.limit], encode_cursor((stamp(last.posted_at), last.posting_id))
-        return postings, None
+            cursor = encode_cursor((stamp(last.posted_at), last.posting_id))
+            return LedgerPage(postings[: f.limit], cursor, book.sum_fen)
+        return LedgerPage(postings, None, book.sum_fen)
     page = await read_page(
         store.books,
         account,
@@ -89,6 +99,7 @@ async def read_ledger(
             until=stamp(f.until) if f.until else None,
             license_id=f.license_id,
         ),
+        book=book,
     )
     postings = await store.postings_by_ids([x.posting_id for x in page.lines])
-    return postings, page.next_cursor
+    return LedgerPage(postings, page.next_cursor, book.sum_fen)
