@@ -118,13 +118,13 @@ class Fold:
 
 
 def _runner(
-    infra: Infra, topic: str, contract: type[ProbeEvent], fold: Fold, dlq
+    infra: Infra, topic: str, contract: type[ProbeEvent], fold: Fold, dlq, *, linger_ms: int = 0
 ) -> ConsumerRunner:  # noqa: ANN001
     return ConsumerRunner(
         bootstrap_servers=infra.kafka_bootstrap,
         group_id=f"group-{topic}",
         topics=[topic],
-        batch=BatchSubscription([contract], fold),
+        batch=BatchSubscription([contract], fold, linger_ms=linger_ms),
         dead_letters=dlq,
         backoff=0.01,
     )
@@ -212,3 +212,35 @@ async def test_events_of_one_aggregate_in_one_batch_end_as_if_applied_one_by_one
         await dlq.stop()
     assert max(fold.batches) > 1  # they really came as batches
     assert (await db["aggregates"].find_one({"_id": "agg"}))["seqs"] == list(range(30))
+
+
+async def test_a_lingering_consumer_takes_events_arriving_apart_as_one_batch(
+    infra: Infra, db, topic: str
+) -> None:
+    Probe = probe_contract(topic)
+    dlq = KafkaPublisher(infra.kafka_bootstrap, "batch-dlq")
+    publisher = KafkaPublisher(infra.kafka_bootstrap, "batch-linger")
+    fold = Fold(db)
+    # generous: the events below arrive well within it on any machine
+    runner = _runner(infra, topic, Probe, fold, dlq, linger_ms=3000)
+    task = asyncio.create_task(runner.run())
+
+    async def seen(n: int) -> bool:
+        return await db["seen"].count_documents({}) == n
+
+    try:
+        # a first event alone: the consumer is then polling, not joining
+        await publisher.publish(topic, [encode(_envelope(Probe, "agg", 0))])
+        await eventually(lambda: seen(1), timeout=60, what="the first event")
+        await publisher.publish(topic, [encode(_envelope(Probe, "agg", 1))])
+        await asyncio.sleep(0.5)  # apart: without a linger, a poll of its own
+        for seq in (2, 3, 4):
+            await publisher.publish(topic, [encode(_envelope(Probe, "agg", seq))])
+        await eventually(lambda: seen(5), timeout=60, what="all five applied")
+    finally:
+        await runner.stop()
+        await task
+        await publisher.stop()
+        await dlq.stop()
+    assert fold.batches == [1, 4]
+    assert (await db["aggregates"].find_one({"_id": "agg"}))["seqs"] == [0, 1, 2, 3, 4]

@@ -36,9 +36,7 @@ tests/integration and tests/reliability.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 
 from aiokafka import (  # type: ignore[import-untyped]
     AIOKafkaConsumer,
@@ -53,9 +51,18 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 
 from contracts import Event, dlq_topic
 from servicekit.bus import Publisher
-from servicekit.envelope import Envelope, MalformedEvent, decode
+from servicekit.envelope import MalformedEvent, decode
 from servicekit.errors import Unavailable
 from servicekit.metrics import CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_FAILED
+from servicekit.subscriptions import (
+    BatchHandler,
+    BatchSubscription,
+    EventMeta,
+    Handler,
+    HandlerRegistry,
+    meta_of,
+    one_at_a_time,
+)
 from servicekit.tracing import child_of, traceparent_var
 
 __all__ = [
@@ -80,34 +87,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ExecutionTimeout,
     KafkaError,
 )
-
-
-@dataclass(frozen=True)
-class EventMeta:
-    """Where an event came from; `topic/partition/offset` feed high-water marks."""
-
-    id: str
-    type: str
-    source: str
-    subject: str
-    time: datetime
-    topic: str
-    partition: int
-    offset: int
-    traceparent: str | None = None
-
-
-Handler = Callable[[Event, EventMeta], Awaitable[None]]
-HandlerRegistry = Mapping[type[Event], Sequence[Handler]]
-BatchHandler = Callable[[Sequence[tuple[Event, EventMeta]]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class BatchSubscription:
-    """One handler for every event of these contracts, a poll at a time."""
-
-    contracts: Sequence[type[Event]]
-    handle: BatchHandler
 
 
 class _Interrupted(Exception):
@@ -152,7 +131,7 @@ class ConsumerRunner:
             raise ValueError("give either per-event handlers or one batch subscription")
         self._batch = batch
         if batch is not None:
-            handlers = {cls: [_single(batch.handle)] for cls in batch.contracts}
+            handlers = {cls: [one_at_a_time(batch.handle)] for cls in batch.contracts}
         assert handlers is not None
         self._handlers = {cls.TYPE: (cls, list(hs)) for cls, hs in handlers.items()}
         self._dead_letters = dead_letters
@@ -173,6 +152,8 @@ class ConsumerRunner:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+                if self._batch is not None and self._batch.linger_ms and batches:
+                    batches = await self._linger(consumer, batches, self._batch.linger_ms)
                 if self._batch is not None:
                     await self._handle_batch(batches)
                 else:
@@ -193,6 +174,28 @@ class ConsumerRunner:
 
     async def stop(self) -> None:
         self._stopping.set()
+
+    async def _linger(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        linger_ms: int,
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The poll's records and what arrives within `linger_ms` after it,
+        up to the batch size (each partition's records in offset order)."""
+        merged = {tp: list(records) for tp, records in batches.items()}
+        room = self._batch_size - sum(len(records) for records in merged.values())
+        deadline = asyncio.get_running_loop().time() + linger_ms / 1000
+        while room > 0 and not self._stopping.is_set():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            # returns as soon as anything is fetched: poll again until the deadline
+            more = await consumer.getmany(timeout_ms=int(left * 1000) + 1, max_records=room)
+            for tp, records in more.items():
+                merged.setdefault(tp, []).extend(records)
+                room -= len(records)
+        return merged
 
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
@@ -282,7 +285,7 @@ class ConsumerRunner:
         except ValidationError as exc:  # a broken payload never gets better
             await self._dead_letter(record, exc, attempts=1)
             return None
-        return event, _meta(envelope, record, traceparent=envelope.traceparent)
+        return event, meta_of(envelope, record, traceparent=envelope.traceparent)
 
     async def _handle(self, record: ConsumerRecord) -> None:
         decoded = await self._decode(record)
@@ -392,26 +395,3 @@ class ConsumerRunner:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             pass
-
-
-def _single(handle: BatchHandler) -> Handler:
-    """A batch handler applied to one event (a split batch's fallback)."""
-
-    async def one(event: Event, meta: EventMeta) -> None:
-        await handle([(event, meta)])
-
-    return one
-
-
-def _meta(envelope: Envelope, record: ConsumerRecord, traceparent: str | None) -> EventMeta:
-    return EventMeta(
-        id=envelope.id,
-        type=envelope.type,
-        source=envelope.source,
-        subject=envelope.subject,
-        time=envelope.time,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        traceparent=traceparent,
-    )

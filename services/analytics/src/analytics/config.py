@@ -14,6 +14,10 @@ class Settings(ServiceSettings):
     )
     # how often the live projector checks whether a replay activated a new version
     projection_poll_ms: int = 1_000
+    # after a poll's first events the projector waits this long for more, so a
+    # low event rate still costs one $inc per projection document per batch,
+    # not per event (the dashboards show sales this much later)
+    projection_linger_ms: int = Field(100, ge=0, le=5_000)
     # how often the operator overview samples topic end offsets (events/s)
     overview_sample_ms: int = 5_000
     # how long applied event ids are kept to skip republished copies of them

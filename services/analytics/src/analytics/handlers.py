@@ -39,6 +39,6 @@ async def project_event(event: Event, meta: EventMeta, *, store: ProjectionStore
     await project_batch([(event, meta)], store=store)
 
 
-def subscription(store: ProjectionStore) -> BatchSubscription:
+def subscription(store: ProjectionStore, *, linger_ms: int = 0) -> BatchSubscription:
     """Every contract analytics projects, a poll at a time, into `store`."""
-    return BatchSubscription(PROJECTED, partial(project_batch, store=store))
+    return BatchSubscription(PROJECTED, partial(project_batch, store=store), linger_ms=linger_ms)

@@ -72,7 +72,7 @@ class LiveProjector:
                 bootstrap_servers=self._settings.kafka_bootstrap_servers,
                 group_id=group_for(self._settings.consumer_group, version),
                 topics=PROJECTED_TOPICS,
-                batch=subscription(store),
+                batch=subscription(store, linger_ms=self._settings.projection_linger_ms),
                 dead_letters=runtime.publisher,
                 max_attempts=self._settings.consumer_max_attempts,
                 backoff=self._settings.consumer_backoff_ms / 1000,
