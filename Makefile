@@ -20,12 +20,14 @@ $(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	$(PY) -m pip install -q $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	touch $(STAMP)
 
-# the dashboard's charts: Apache ECharts from the npm registry, bundled at build time
-ECHARTS := services/analytics/src/analytics/static/echarts.min.js
-$(ECHARTS): services/analytics/web/package-lock.json
+# the dashboard's scripts from the npm registry, bundled at build time: Apache
+# ECharts (charts) and oidc-client-ts (sign-in); one run of the script makes both
+WEB_STATIC := services/analytics/src/analytics/static
+WEB_BUNDLES := $(WEB_STATIC)/echarts.min.js $(WEB_STATIC)/oidc-client-ts.min.js
+$(WEB_BUNDLES) &: services/analytics/web/package-lock.json
 	services/analytics/scripts/build_static.sh --force
 
-install: $(STAMP) $(ECHARTS) ## create .venv with every package installed editable
+install: $(STAMP) $(WEB_BUNDLES) ## create .venv with every package installed editable
 
 KUSTOMIZE := .local/bin/kustomize
 $(KUSTOMIZE):
@@ -42,7 +44,7 @@ tools: $(KUSTOMIZE) ## test tools: docker-compose, chromium + a CJK font (Debian
 	     (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null)); \
 	  else echo "error: missing$$missing: sudo apt-get install$$missing"; exit 1; fi; fi
 
-up: install ## run the platform (docker compose, or the local stack + services)
+up: install ## run the platform (docker compose, or the local stack + Keycloak + services)
 	@if docker info >/dev/null 2>&1; then docker compose up -d --build --wait; \
 	else $(PY) deploy/local/devplatform.py up; fi
 
@@ -85,7 +87,7 @@ history: install ## grow the running platform's stores with a year of past order
 	$(PY) bench/history.py --orders $(HISTORY_ORDERS)
 
 DEMO_HISTORY ?= 3000
-demo: seed ## seed, a year of past orders, then a simulated day of tourists (Locust); prints the dashboard URL, tokens and curls
+demo: seed ## seed, a year of past orders, then a simulated day of tourists (Locust); prints the dashboard URL, tokens, curls and how to sign in
 	$(PY) bench/history.py --orders $(DEMO_HISTORY) --if-empty
 	$(PY) deploy/demo/simulate.py --users $(DEMO_USERS) --duration $(DEMO_DURATION) --seed $(DEMO_SEED)
 

@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from keycloak import Keycloak, start
 from localstack import LocalStack
 
-from tests.support import ServiceProcess, truncate_topics
+from tests.support import ServiceProcess, free_port, truncate_topics
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,17 @@ def _docker_answers() -> bool:
         return False
     probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20)
     return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[Keycloak]:
+    """A real Keycloak (deploy/local/keycloak.py) with the realm of
+    deploy/keycloak/, started once per session, only when a test asks."""
+    instance = start(name=os.environ.get("RELIC_TEST_STACK", "test"), port=free_port())
+    try:
+        yield instance
+    finally:
+        instance.stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,9 @@ first, so running it twice changes nothing (the second run creates nothing):
    "unknown license"), then `POST /products/{id}/activate`. An SKU already
    taken (409) is a product an earlier run made;
 6. waits (bounded) until orders' product replica has every product on sale,
-   so the storefront can sell it when the seed says it is done.
+   so the storefront can sell it when the seed says it is done;
+7. Keycloak's admin API: the users to sign in as (users.py: one staff user per
+   museum, a licensee, an operator), found again by username.
 
 Eventual consistency is waited for with bounded polling, never fixed sleeps.
 """
@@ -57,6 +59,7 @@ if __package__:
         RelicSpec,
         build,
     )
+    from .users import KeycloakClient, UsersError, admin_client, ensure_demo_users
 else:  # run as a script
     from dataset import (
         COLLECTION_SHEET,
@@ -67,6 +70,7 @@ else:  # run as a script
         RelicSpec,
         build,
     )
+    from users import KeycloakClient, UsersError, admin_client, ensure_demo_users
 
 __all__ = [
     "SeedError",
@@ -104,6 +108,7 @@ class Urls:
     orders: str = "http://127.0.0.1:8002"
     ip: str = "http://127.0.0.1:8003"
     analytics: str = "http://127.0.0.1:8004"
+    keycloak: str = "http://127.0.0.1:18080"  # the sign-in provider (`make up` runs it)
 
 
 class Tokens:
@@ -152,13 +157,21 @@ class SeedResult:
     licenses: Tally = field(default_factory=Tally)
     products: Tally = field(default_factory=Tally)
     collection: Tally = field(default_factory=Tally)  # the imported ledger's relics
+    users: Tally = field(default_factory=Tally)  # in Keycloak
     collection_report: str = ""  # what the import said (donors, rows rejected)
     stuck_drafts: list[str] = field(default_factory=list)  # SKUs taken but not on sale
     not_yet_orderable: list[str] = field(default_factory=list)  # product ids orders lacks
 
     @property
     def created(self) -> int:
-        tallies = (self.museums, self.relics, self.collection, self.licenses, self.products)
+        tallies = (
+            self.museums,
+            self.relics,
+            self.collection,
+            self.licenses,
+            self.products,
+            self.users,
+        )
         return sum(t.created for t in tallies)
 
 
@@ -603,8 +616,10 @@ async def seed(
     concurrency: int = 8,
     console: Console | None = None,
     replica_wait: float = REPLICA_WAIT_SECONDS,
+    keycloak: KeycloakClient | None = None,
 ) -> SeedResult:
-    """Load `data` through the public APIs; returns what it created and found."""
+    """Load `data` through the public APIs, and with `keycloak` its users;
+    returns what it created and found."""
     console = console or Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]{task.description:>10}"),
@@ -625,13 +640,19 @@ async def seed(
             await seeder.storefront(replica_wait)
     finally:
         await seeder.close()
+    if keycloak is not None:
+        try:
+            users = await ensure_demo_users(keycloak, seeder.result.museum_ids)
+        except UsersError as exc:
+            raise SeedError(str(exc)) from exc
+        seeder.result.users = Tally(created=len(users.created), existing=len(users.existing))
     return seeder.result
 
 
 def cli_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     defaults = Urls()
-    for name in ("catalog", "orders", "ip", "analytics"):
+    for name in ("catalog", "orders", "ip", "analytics", "keycloak"):
         parser.add_argument(f"--{name}", default=getattr(defaults, name), metavar="URL")
     return parser
 
@@ -642,6 +663,7 @@ def urls_of(args: argparse.Namespace) -> Urls:
         orders=args.orders.rstrip("/"),
         ip=args.ip.rstrip("/"),
         analytics=args.analytics.rstrip("/"),
+        keycloak=args.keycloak.rstrip("/"),
     )
 
 
@@ -651,6 +673,7 @@ def report(result: SeedResult, console: Console) -> None:
     console.print(f"ledger    {result.collection}; {result.collection_report}")
     console.print(f"licenses  {result.licenses}")
     console.print(f"products  {result.products}")
+    console.print(f"users     {result.users} (Keycloak; `make demo` prints how to sign in)")
     if result.not_yet_orderable:
         console.print(
             f"[yellow]orders does not know {len(result.not_yet_orderable)} product(s) yet "
@@ -678,9 +701,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     data = build(relic_count=args.relics, product_count=args.products)
+    urls = urls_of(args)
+    keycloak = admin_client(urls.keycloak)
     try:
         result = asyncio.run(
-            seed(urls_of(args), data, concurrency=args.concurrency, console=console)
+            seed(urls, data, concurrency=args.concurrency, console=console, keycloak=keycloak)
         )
     except (SeedError, httpx.HTTPError, ExceptionGroup) as error:
         for exc in leaves(error):

@@ -17,7 +17,8 @@ or rejected), at the latest after S seconds.
 At the end it prints Locust's summary, then the Three Gorges Museum's dashboard
 URL with a museum token (in the URL fragment, which never reaches a server), the
 verify page of one licensed unit sold that day (what its certificate's QR code
-opens), an operator token, and three `curl` commands for the storefront API.
+opens), an operator token, three `curl` commands for the storefront API, and
+how to sign in as the users `seed.py` made in Keycloak (users.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ if __package__:
         until,
         urls_of,
     )
+    from .users import print_sign_in
 else:  # run as a script
     from dataset import MUSEUMS
     from seed import (
@@ -63,6 +65,7 @@ else:  # run as a script
         until,
         urls_of,
     )
+    from users import print_sign_in
 
 __all__ = ["SimulationResult", "main", "simulate", "three_gorges_id"]
 
@@ -295,6 +298,7 @@ def print_finale(
     ]
     for command in commands:
         console.print(command, soft_wrap=True, markup=False, highlight=False)
+    print_sign_in(console, urls.analytics, urls.keycloak)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,14 +10,16 @@ stack) gets its own `conf/`, `data/` and log under `.local/keycloak/<name>/`
 (not `.local/<name>/`, which wiping a Kafka/FerretDB stack removes), so two
 instances never share a database or a lock.
 
-Nothing here is wired into `make up`: `start()` returns a handle that a pytest
-session fixture (or the dev platform, later) stops when it is done.
+`start()` returns a handle that a pytest session fixture stops when it is
+done. `make up` (devplatform.py) keeps its `dev` instance running across
+commands: `spawn()` records the process in a pid file, `running()` finds it
+again, and `stop()` on that handle ends it. The HTTP and admin-API side, for an
+instance anywhere, is `keycloak_client.KeycloakClient` (re-exported here).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -28,8 +30,31 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from keycloak_client import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    AUDIENCE,
+    REALM,
+    KeycloakClient,
+    KeycloakError,
+)
+
+__all__ = [
+    "AUDIENCE",
+    "REALM",
+    "REALM_FILE",
+    "Keycloak",
+    "KeycloakClient",
+    "KeycloakError",
+    "fetch",
+    "find_java_home",
+    "running",
+    "spawn",
+    "start",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".local"
@@ -37,20 +62,12 @@ VERSION = "26.5.6"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"
 DIST = CACHE / "keycloak" / f"keycloak-{VERSION}"
 REALM_FILE = ROOT / "deploy" / "keycloak" / "realm.json"
-REALM = "relic-rebirth"
-# development only: the bootstrap admin of a local, loopback-only instance
-ADMIN_USER = "admin"
-ADMIN_PASSWORD = "dev-only-keycloak-admin"
 JDK_FIX = (
     "Keycloak 26 needs a JDK 21+: set KEYCLOAK_JAVA_HOME to one (this project's machines have "
     "/usr/lib/jvm/temurin-25-jdk-amd64; Debian 13: apt-get install -y openjdk-21-jdk-headless)"
 )
 # where Debian and Temurin packages put JDKs; the newest suitable one wins
 _JVM_DIRS = (Path("/usr/lib/jvm"), Path("/opt/java"))
-
-
-class KeycloakError(RuntimeError):
-    pass
 
 
 def _java_major(java_home: Path) -> int | None:
@@ -122,191 +139,65 @@ def fetch() -> Path:
     return DIST
 
 
-@dataclass
-class Keycloak:
-    """One running instance; `issuer` and `jwks_url` are what services configure."""
+@dataclass(kw_only=True)
+class Keycloak(KeycloakClient):
+    """One instance on this machine, on 127.0.0.1:`port`. `process` is None
+    when an earlier command started it (found again by its pid file)."""
 
     port: int
-    process: subprocess.Popen[bytes]
+    pid: int
     log_path: Path
     home: Path
-    _admin_token: tuple[str, float] | None = field(default=None, repr=False)
+    process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def alive(self) -> bool:
+        if self.process is not None:
+            # our child: its exit status, not /proc (whose command line is
+            # briefly empty while the exec that Popen returned from completes)
+            return self.process.poll() is None
+        return _alive(self.pid, self.home)
 
-    @property
-    def issuer(self) -> str:
-        return f"{self.url}/realms/{REALM}"
+    def stop(self, timeout: float = 30) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)  # kc.sh passes it on to its JVM and waits for it
+            deadline = time.monotonic() + timeout
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if self.alive():
+                os.killpg(self.pid, signal.SIGKILL)  # its own session: kc.sh and the JVM
+        if self.process is not None:
+            self.process.wait()
+        _pid_file(self.home).unlink(missing_ok=True)
 
-    @property
-    def jwks_url(self) -> str:
-        return f"{self.issuer}/protocol/openid-connect/certs"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.issuer}/protocol/openid-connect/token"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # kc.sh passes it on to its JVM
+    def wait_ready(self, timeout: float = 240) -> None:
+        """Until the realm's discovery document answers."""
+        deadline = time.monotonic() + timeout
+        discovery = f"{self.issuer}/.well-known/openid-configuration"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise KeycloakError(f"Keycloak exited: see {self.log_path}")
             try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # its own session: kc.sh and the JVM
-                self.process.wait()
-
-    # --- small HTTP helpers (stdlib: this file runs before any venv exists) --
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        form: dict[str, str] | None = None,
-        body: object = None,
-        token: str | None = None,
-    ) -> tuple[int, object]:
-        headers: dict[str, str] = {}
-        data: bytes | None = None
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw) if raw else None
-            except ValueError:
-                return exc.code, raw.decode(errors="replace")
-
-    def password_grant(
-        self, client_id: str, username: str, password: str, *, realm: str = REALM
-    ) -> dict[str, object]:
-        """Tokens by direct grant: only a test-only client allows it (the
-        realm in deploy/keycloak/ has none; tests add theirs)."""
-        status, body = self.request(
-            "POST",
-            f"{self.url}/realms/{realm}/protocol/openid-connect/token",
-            form={
-                "grant_type": "password",
-                "client_id": client_id,
-                "username": username,
-                "password": password,
-                "scope": "openid",
-            },
-        )
-        if status != 200 or not isinstance(body, dict):
-            raise KeycloakError(f"password grant for {username} failed: {status} {body}")
-        return body
-
-    def admin_token(self) -> str:
-        """A master-realm admin token, reused until shortly before it expires."""
-        if self._admin_token and self._admin_token[1] > time.monotonic() + 5:
-            return self._admin_token[0]
-        status, body = self.request(
-            "POST",
-            f"{self.url}/realms/master/protocol/openid-connect/token",
-            form={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": ADMIN_USER,
-                "password": ADMIN_PASSWORD,
-            },
-        )
-        if status != 200 or not isinstance(body, dict):
-            raise KeycloakError(f"admin sign-in failed: {status} {body}")
-        token = str(body["access_token"])
-        self._admin_token = (token, time.monotonic() + float(body.get("expires_in", 60)))
-        return token
-
-    def admin(
-        self, method: str, path: str, body: object = None, *, realm: str = REALM
-    ) -> tuple[int, object]:
-        """Call the admin REST API of a realm (`path` below it)."""
-        url = f"{self.url}/admin/realms/{realm}{path}"
-        return self.request(method, url, body=body, token=self.admin_token())
-
-    def _admin_ok(self, method: str, path: str, body: object = None, **kw: str) -> object:
-        status, answer = self.admin(method, path, body, **kw)
-        if status >= 300:
-            raise KeycloakError(f"{method} {path}: {status} {answer}")
-        return answer
-
-    def add_user(
-        self,
-        username: str,
-        password: str,
-        roles: list[str],
-        *,
-        realm: str = REALM,
-        **attributes: str,
-    ) -> str:
-        """A user with realm roles and attributes (museum_id, licensee_id); its id."""
-        self._admin_ok(
-            "POST",
-            "/users",
-            {
-                "username": username,
-                "enabled": True,
-                "email": f"{username}@example.test",
-                "emailVerified": True,
-                "firstName": username,
-                "lastName": "Test",
-                "attributes": {name: [value] for name, value in attributes.items()},
-                "credentials": [{"type": "password", "value": password, "temporary": False}],
-            },
-            realm=realm,
-        )
-        found = self._admin_ok("GET", f"/users?exact=true&username={username}", realm=realm)
-        user_id = _first_id(found, f"user {username}")
-        wanted = []
-        for role in roles:
-            representation = self._admin_ok("GET", f"/roles/{role}", realm=realm)
-            wanted.append(representation)
-        self._admin_ok("POST", f"/users/{user_id}/role-mappings/realm", wanted, realm=realm)
-        return user_id
-
-    def client_uuid(self, client_id: str, *, realm: str = REALM) -> str:
-        found = self._admin_ok("GET", f"/clients?clientId={client_id}", realm=realm)
-        return _first_id(found, f"client {client_id}")
-
-    def new_client_secret(self, client_id: str) -> str:
-        """Generate a fresh secret for a confidential client (none is committed)."""
-        answer = self._admin_ok("POST", f"/clients/{self.client_uuid(client_id)}/client-secret")
-        if not isinstance(answer, dict):
-            raise KeycloakError(f"no secret for {client_id}: {answer}")
-        return str(answer["value"])
-
-    def client_credentials(self, client_id: str, secret: str) -> dict[str, object]:
-        status, body = self.request(
-            "POST",
-            self.token_url,
-            form={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": secret,
-            },
-        )
-        if status != 200 or not isinstance(body, dict):
-            raise KeycloakError(f"client credentials for {client_id} failed: {status} {body}")
-        return body
+                with urllib.request.urlopen(discovery, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        raise KeycloakError(f"Keycloak did not answer within {timeout:.0f}s: see {self.log_path}")
 
 
-def _first_id(found: object, what: str) -> str:
-    if not isinstance(found, list) or not found or not isinstance(found[0], dict):
-        raise KeycloakError(f"{what} not found")
-    return str(found[0]["id"])
+def _alive(pid: int, home: Path) -> bool:
+    """`pid` runs this instance (its command line names the home: a reused pid
+    does not; a zombie's is empty)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return f"-Dkc.home.dir={home}".encode() in cmdline
+
+
+def _pid_file(home: Path) -> Path:
+    return home / "keycloak.pid"
 
 
 def _instance_home(name: str, dist: Path) -> Path:
@@ -328,9 +219,29 @@ def _instance_home(name: str, dist: Path) -> Path:
     return home
 
 
-def start(name: str = "dev", port: int = 18080, timeout: float = 240) -> Keycloak:
+def running(name: str = "dev") -> Keycloak | None:
+    """The instance `name` an earlier command spawned, if it still runs."""
+    home = CACHE / "keycloak" / name
+    try:
+        pid, port = (int(word) for word in _pid_file(home).read_text().split())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(pid, home):
+        return None
+    return Keycloak(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        pid=pid,
+        log_path=home / f"keycloak-{port}.log",
+        home=home,
+    )
+
+
+def spawn(name: str = "dev", port: int = 18080) -> Keycloak:
     """Start Keycloak in dev mode (in-memory database, realm imported at every
-    start) and wait until the realm's discovery document answers."""
+    start) without waiting for it: `wait_ready()` does."""
+    if (already := running(name)) is not None:  # its data/ is about to be replaced
+        raise KeycloakError(f"Keycloak {name} already runs (pid {already.pid}, {already.url})")
     java_home = find_java_home()
     dist = fetch()
     home = _instance_home(name, dist)
@@ -366,48 +277,53 @@ def start(name: str = "dev", port: int = 18080, timeout: float = 240) -> Keycloa
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its JVM child goes with it on stop()
         )
-    keycloak = Keycloak(port=port, process=process, log_path=log_path, home=home)
+    _pid_file(home).write_text(f"{process.pid} {port}")
+    return Keycloak(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        pid=process.pid,
+        log_path=log_path,
+        home=home,
+        process=process,
+    )
+
+
+def start(name: str = "dev", port: int = 18080, timeout: float = 240) -> Keycloak:
+    """Spawn Keycloak and wait until the realm's discovery document answers."""
+    keycloak = spawn(name, port)
     try:
-        _wait_ready(keycloak, timeout)
+        keycloak.wait_ready(timeout)
     except BaseException:
         keycloak.stop()
         raise
     return keycloak
 
 
-def _wait_ready(keycloak: Keycloak, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    discovery = f"{keycloak.issuer}/.well-known/openid-configuration"
-    while time.monotonic() < deadline:
-        if keycloak.process.poll() is not None:
-            raise KeycloakError(f"Keycloak exited: see {keycloak.log_path}")
-        try:
-            with urllib.request.urlopen(discovery, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise KeycloakError(f"Keycloak did not answer within {timeout:.0f}s: see {keycloak.log_path}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "fetch", "java"])
+    parser.add_argument("command", choices=["up", "fetch", "java", "secret"])
     parser.add_argument("--name", default="dev")
     parser.add_argument("--port", type=int, default=18080)
+    # `secret`: print a confidential client's secret (e.g. docker-compose's
+    # STAFF_PROVIDER_CLIENT_SECRET), read through the admin API at --url
+    parser.add_argument("--url", default="http://127.0.0.1:18080")
+    parser.add_argument("--client", default="rebirth-staff-admin")
     args = parser.parse_args(argv)
     try:
         if args.command == "java":
             print(find_java_home())
         elif args.command == "fetch":
             print(fetch())
+        elif args.command == "secret":
+            admin_password = os.environ.get("KEYCLOAK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            print(KeycloakClient(args.url.rstrip("/"), admin_password).client_secret(args.client))
         else:
             keycloak = start(args.name, args.port)
             print(f"Keycloak ready: issuer {keycloak.issuer} (log {keycloak.log_path})", flush=True)
             # Ctrl-C or a TERM from a supervisor stops Keycloak with this process
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             try:
+                assert keycloak.process is not None  # start() spawned it
                 keycloak.process.wait()
             except KeyboardInterrupt:
                 pass

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,18 @@ PORTS = {  # name: (kafka, controller, mongo)
     "test-ip": (19392, 19393, 27318),
     "test-analytics": (19492, 19493, 27418),
 }
+
+
+def ports_of(name: str) -> tuple[int, int, int]:
+    """A stack's (kafka, controller, mongo) ports: the table's, or for any
+    other name (a private test stack) three of its own from a hash of the
+    name, never another stack's from the table."""
+    if name in PORTS:
+        return PORTS[name]
+    slot = zlib.crc32(name.encode()) % 500
+    base = 20_000 + 10 * slot  # 20000..24990: clear of the table's ports
+    return base, base + 1, base + 2
+
 
 _FIXES = {
     "java": "install a JDK 17+ (Debian: apt-get install -y openjdk-17-jdk-headless)",
@@ -131,7 +144,7 @@ class LocalStack:
     name: str = "dev"
 
     def __post_init__(self) -> None:
-        self.kafka_port, self.controller_port, self.mongo_port = PORTS.get(self.name, PORTS["dev"])
+        self.kafka_port, self.controller_port, self.mongo_port = ports_of(self.name)
         self.home = CACHE / self.name
         self.logs = self.home / "logs"
         self._children: dict[str, subprocess.Popen[bytes]] = {}  # kept to reap them

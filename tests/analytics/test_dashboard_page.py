@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.analytics.helpers import dashboard, museum_token, wait_for_totals
+from servicekit.auth import Principal, Role
+from tests.analytics.helpers import TOKENS, dashboard, museum_token, wait_for_totals
 from tests.analytics.scenario import DAY, NEXT, Scenario, publish
 from tests.conftest import Infra
 from tests.support import LOGS, ROOT
@@ -238,22 +239,39 @@ async def test_the_dashboard_page_shows_the_apis_figures(infra: Infra, run_servi
 
 
 @pytest.mark.usefixtures("echarts_bundle")
-async def test_another_museums_token_sees_no_figures(infra: Infra, run_service) -> None:
+async def test_a_museum_token_sees_only_its_own_museum(infra: Infra, run_service) -> None:
     _require_chromium()
     scenario = Scenario.scripted_day()
     await publish(infra.kafka_bootstrap, scenario.setup_events())
     service = run_service("analytics")
+    link = f"{service.url}/dashboard?museum={scenario.museum_id}&lang=en#token="
     intruder = museum_token("some-other-museum")
-    url = f"{service.url}/dashboard?museum={scenario.museum_id}&lang=en#token={intruder}"
+    licensee = TOKENS.mint(Principal("lic-1", Role.LICENSEE, licensee_id="lic-1"))
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         try:
+            # a museum's staff: the link names another museum, the page shows its own
+            # and offers no other
             page = await browser.new_page()
-            await page.goto(url)
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            await page.goto(link + intruder)
+            await page.wait_for_selector("#status[data-state=ready]", timeout=15_000)
+            assert await page.input_value("#museum") == "some-other-museum"
+            assert await page.eval_on_selector("#museum", "e => e.readOnly")
+            assert [r for r in requests if f"/museums/{scenario.museum_id}" in r] == []
+            assert await page.text_content("[data-kpi=net_fen]") == "¥0.00"
+
+            # a token that may not read the museum it asks for sees no figures
+            page = await browser.new_page()
+            await page.goto(link + licensee)
             await page.wait_for_selector("#status[data-state=error]", timeout=15_000)
             assert await page.text_content("#status") == "You may not see this museum"
             assert await page.text_content("[data-kpi=net_fen]") == ""
         finally:
             await browser.close()
+    async with service.client(intruder) as client:
+        refused = await client.get(f"/museums/{scenario.museum_id}/dashboard")
+    assert refused.status_code == 403

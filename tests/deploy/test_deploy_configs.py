@@ -1,20 +1,27 @@
 """The operator-facing files are valid without a Docker engine or a cluster:
-Dockerfiles pass hadolint, docker-compose parses every variant, the gateway
-routes reach defined services, and the kustomize overlays render to manifests
-that validate against the Kubernetes schemas."""
+Dockerfiles pass hadolint, docker-compose parses every variant, its Keycloak
+and the services agree on one issuer, the gateway routes reach defined
+services, and the kustomize overlays render to manifests that validate against
+the Kubernetes schemas."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import keycloak
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
 from contracts import ALL_TOPICS, TOPICS
+from servicekit.settings import OidcIssuer
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"catalog": 8001, "orders": 8002, "ip": 8003, "analytics": 8004}
@@ -35,12 +42,19 @@ def _tool(name: str, *candidates: Path) -> str:
     return found
 
 
-def _compose(*overrides: str) -> dict:
+def _compose(*overrides: str, env: dict[str, str] | None = None) -> dict:
     files = ["-f", "docker-compose.yml"]
     for override in overrides:
         files += ["-f", override]
+    # the variables the file reads come from `env` alone, not this shell
+    unset = {"KEYCLOAK_URL", "STAFF_PROVIDER_CLIENT_SECRET", "KEYCLOAK_ADMIN_PASSWORD"}
+    environment = {k: v for k, v in os.environ.items() if k not in unset} | (env or {})
     result = subprocess.run(
-        [_tool("docker-compose"), *files, "config"], cwd=ROOT, capture_output=True, text=True
+        [_tool("docker-compose"), *files, "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -91,6 +105,57 @@ def test_compose_parses_and_every_long_running_service_has_a_healthcheck(
             "mongo": "service_healthy",
         }
     assert [p["target"] for p in services["gateway"]["ports"]] == [8080]
+
+
+def test_compose_keycloak_imports_the_realm_and_services_trust_the_issuer_browsers_see() -> None:
+    services = _compose()["services"]
+    kc = services["keycloak"]
+    assert kc["image"] == f"quay.io/keycloak/keycloak:{keycloak.VERSION}"
+    assert kc["command"][0] == "start-dev"
+    assert "--import-realm" in kc["command"]
+    source, target, _ = kc["volumes"][0].split(":")
+    assert Path(source) == keycloak.REALM_FILE.parent
+    assert target == "/opt/keycloak/data/import"
+    port = int(kc["environment"]["KC_HTTP_PORT"])
+    assert [(p["published"], p["target"]) for p in kc["ports"]] == [(18080, port)]
+    public = "http://127.0.0.1:18080"
+    assert kc["environment"]["KC_HOSTNAME"] == public
+    issuer = f"{public}/realms/{keycloak.REALM}"
+
+    realm = json.loads(keycloak.REALM_FILE.read_text())
+    clients = {c["clientId"] for c in realm["clients"]}
+    for name in SERVICES:
+        env = services[name]["environment"]
+        [trusted] = TypeAdapter(list[OidcIssuer]).validate_json(env["OIDC_ISSUERS"])
+        assert (trusted.issuer, trusted.audience) == (issuer, keycloak.AUDIENCE)
+        # keys fetched inside the network, from the compose service, on its port
+        assert trusted.jwks_url is not None
+        jwks = urlsplit(trusted.jwks_url)
+        assert (jwks.hostname, jwks.port) == ("keycloak", port)
+        assert jwks.path == urlsplit(keycloak.KeycloakClient(public).jwks_url).path
+    analytics = services["analytics"]["environment"]
+    assert analytics["DASHBOARD_OIDC_AUTHORITY"] == issuer
+    assert analytics["DASHBOARD_OIDC_CLIENT_ID"] in clients
+    catalog = services["catalog"]["environment"]
+    assert catalog["STAFF_PROVIDER_URL"] == f"http://keycloak:{port}"
+    assert catalog["STAFF_PROVIDER_REALM"] == realm["realm"]
+    assert catalog["STAFF_PROVIDER_CLIENT_ID"] in clients
+    assert catalog["STAFF_PROVIDER_CLIENT_SECRET"] is None  # no committed value
+
+
+def test_compose_keycloak_url_and_staff_secret_come_from_the_environment() -> None:
+    public = "http://203.0.113.7:18080"
+    from_the_shell = "a-value-set-in-the-shell"
+    services = _compose(
+        env={"KEYCLOAK_URL": public, "STAFF_PROVIDER_CLIENT_SECRET": from_the_shell}
+    )["services"]
+    issuer = f"{public}/realms/{keycloak.REALM}"
+    assert services["keycloak"]["environment"]["KC_HOSTNAME"] == public
+    assert services["analytics"]["environment"]["DASHBOARD_OIDC_AUTHORITY"] == issuer
+    for name in SERVICES:
+        issuers = json.loads(services[name]["environment"]["OIDC_ISSUERS"])
+        assert [i["issuer"] for i in issuers] == [issuer]
+    assert services["catalog"]["environment"]["STAFF_PROVIDER_CLIENT_SECRET"] == from_the_shell
 
 
 def test_compose_three_broker_variant_replicates_three_ways() -> None:

@@ -113,7 +113,11 @@ def _schema(service: ServiceProcess) -> Any:
             "request-timeout": 10,
         }
     )
-    return schemathesis.openapi.from_url(f"{service.url}/openapi.json", config=config)
+    schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json", config=config)
+    # catalog's staff routes call the OpenID provider, which this run has none
+    # of (their documented 503); tests/security/test_staff_management.py runs
+    # them against a real Keycloak
+    return schema.exclude(tag="staff")
 
 
 def test_every_operation_then_the_links_between_them(

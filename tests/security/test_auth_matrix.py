@@ -49,6 +49,10 @@ MATRIX: dict[str, list[tuple[str, str, int, int, int, int, int, int]]] = {
         ("GET",    "/museums",                                   200, 200, 200, 200, 200, 200),
         ("GET",    "/museums/{museum_id}",                       200, 200, 200, 200, 200, 200),
         ("PATCH",  "/museums/{museum_id}",                       401, 403, 403, 403, 403, 200),
+        # staff management: musA is plain staff (no museum-admin); no provider here: 503
+        ("GET",    "/museums/{museum_id}/staff",                 401, 403, 403, 403, 403, 503),
+        ("POST",   "/museums/{museum_id}/staff",                 401, 403, 403, 403, 403, 503),
+        ("DELETE", "/museums/{museum_id}/staff/{user_id}",       401, 403, 403, 403, 403, 503),
         ("GET",    "/museums/{museum_id}/products",              200, 200, 200, 200, 200, 200),
         ("POST",   "/relics",                                    401, 403, 201, 403, 403, 201),
         ("GET",    "/relics",                                    200, 200, 200, 200, 200, 200),
@@ -180,6 +184,9 @@ CALLS: dict[tuple[str, str, str], Call] = {
         json=lambda _: {"name_zh": "新馆", "name_en": "New", "city": "Xi'an", "province": "Shaanxi"}
     ),
     ("catalog", "PATCH", "/museums/{museum_id}"): Call(json=lambda _: {"city": "Xi'an"}),
+    ("catalog", "POST", "/museums/{museum_id}/staff"): Call(
+        json=lambda _: {"username": unique("staff"), "email": "staff@example.test"}
+    ),
     ("catalog", "POST", "/relics"): Call(
         json=lambda w: {
             "museum_id": w.ids["museum_a"],
@@ -290,6 +297,7 @@ def _path_values(world: World) -> dict[str, str]:
         "provider_ref": ids["provider_ref"],
         "verdict": "approve",
         "serial": ids["serial"],
+        "user_id": str(uuid.uuid4()),
     }
 
 

@@ -13,23 +13,31 @@ from detect_secrets.settings import default_settings
 
 from orders.config import DEV_WEBHOOK_SECRET
 from orders.config import Settings as OrdersSettings
-from servicekit.settings import DEV_JWT_SECRET, ServiceSettings
+from servicekit.auth import Principal, Role, TokenService
+from servicekit.errors import Unauthorized
+from servicekit.settings import DEV_JWT_SECRET, OidcIssuer, ServiceSettings
 from tests.support import ROOT
 
 # Places a development or test secret may be, and why. Anything else detect-secrets
 # finds fails the test; so does any private key or cloud key, wherever it is.
 DEV_SECRET_PLACES = {
     ".env.example": "the one source of development settings",
-    "libs/servicekit/src/servicekit/settings.py": "DEV_JWT_SECRET default; production refuses it",
+    "libs/servicekit/src/servicekit/settings.py": (
+        "DEV_JWT_SECRET default; production accepts no token signed with it"
+    ),
     "services/orders/src/orders/config.py": "DEV_WEBHOOK_SECRET default; production refuses it",
     "docker-compose.yml": "${VAR:-default} fallbacks for a laptop; .env overrides them",
     "deploy/k8s/overlays/dev/dev-secrets.env": "the dev overlay's secretGenerator input",
-    "deploy/local/keycloak.py": "a local, loopback-only Keycloak's bootstrap admin (dev mode)",
+    "deploy/local/keycloak_client.py": "a loopback-only local Keycloak's bootstrap admin",
+    "deploy/demo/users.py": "the demo users' password in the local Keycloak (make seed, make demo)",
+    "docs/sign-in.md": "documents the demo users' development-only password",
 }
 TEST_SECRET_PLACES = {
     "tests/orders/helpers.py": "WEBHOOK_SECRET, a test value the tests give orders",
     "tests/security/test_oidc_keycloak.py": "the password of a user the test makes in Keycloak",
+    "tests/security/conftest.py": "the password of the users the sign-in tests make in Keycloak",
 }
+ISSUER = OidcIssuer(issuer="https://id.example.test/realms/relic-rebirth", audience="relic-rebirth")
 NEVER = {"Private Key", "AWS Access Key", "Azure Storage Account access key", "GitHub Token"}
 
 
@@ -101,17 +109,27 @@ def test_development_secrets_appear_only_where_declared() -> None:
 
 
 @pytest.mark.parametrize("jwt_secret", [DEV_JWT_SECRET, _env_example_secrets()["JWT_SECRET"]])
-def test_production_refuses_the_development_jwt_secrets(jwt_secret: str) -> None:
-    with pytest.raises(ValueError, match="JWT_SECRET"):
+def test_production_accepts_no_token_signed_with_the_development_jwt_secrets(
+    jwt_secret: str,
+) -> None:
+    # production names an OpenID issuer, and accepts only that issuer's tokens
+    with pytest.raises(ValueError, match="OIDC_ISSUERS"):
         ServiceSettings(environment="production", jwt_secret=jwt_secret)
+    production = ServiceSettings(
+        environment="production", jwt_secret=jwt_secret, oidc_issuers=[ISSUER]
+    )
+    development = ServiceSettings(jwt_secret=jwt_secret)
+    minted = TokenService(development).mint(Principal("ops", Role.OPERATOR))
+    assert TokenService(development).verify(minted).is_operator
+    with pytest.raises(Unauthorized):
+        TokenService(production).verify(minted)
 
 
 @pytest.mark.parametrize(
     "webhook_secret", [DEV_WEBHOOK_SECRET, _env_example_secrets()["PAYMENT_WEBHOOK_SECRET"]]
 )
 def test_production_refuses_the_development_webhook_secrets(webhook_secret: str) -> None:
-    strong = "a-production-jwt-secret-of-at-least-32-chars"
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         OrdersSettings(
-            environment="production", jwt_secret=strong, payment_webhook_secret=webhook_secret
+            environment="production", oidc_issuers=[ISSUER], payment_webhook_secret=webhook_secret
         )

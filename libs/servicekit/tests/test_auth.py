@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr, ValidationError
 
+from servicekit import auth_cli
 from servicekit.auth import Principal, Role, TokenService
 from servicekit.errors import Unauthorized
 from servicekit.settings import ServiceSettings
@@ -65,10 +66,35 @@ def test_expired_and_unscoped_tokens_are_unauthorized() -> None:
         tokens.verify(unscoped)
 
 
-def test_production_refuses_the_development_secret() -> None:
-    with pytest.raises(ValidationError):
-        ServiceSettings(environment="production")
-    ServiceSettings(environment="production", jwt_secret=SecretStr("x" * 48))
+def test_production_refuses_settings_without_an_openid_issuer() -> None:
+    # the platform's own tokens are off in production (tests/test_oidc.py):
+    # a strong secret does not make up for a missing issuer
+    with pytest.raises(ValidationError, match="OIDC_ISSUERS"):
+        ServiceSettings(environment="production", jwt_secret=SecretStr("x" * 48))
+
+
+def test_a_museum_admin_round_trips_and_administers_only_its_museum() -> None:
+    tokens = TokenService(ServiceSettings())
+    admin = Principal("a", Role.MUSEUM, museum_id="palace", museum_admin=True)
+    assert tokens.verify(tokens.mint(admin)) == admin
+    assert admin.administers_museum("palace")
+    assert not admin.administers_museum("three-gorges")
+    staff = Principal("s", Role.MUSEUM, museum_id="palace")
+    assert tokens.verify(tokens.mint(staff)) == staff
+    assert not staff.administers_museum("palace")
+    # an operator is not a museum's administrator, whatever the claim says
+    operator = Principal("o", Role.OPERATOR, museum_admin=True)
+    assert not tokens.verify(tokens.mint(operator)).museum_admin
+
+
+def test_rebirth_token_mints_a_museum_admin(capsys: pytest.CaptureFixture[str]) -> None:
+    auth_cli.main(["--role", "museum", "--museum-id", "palace", "--museum-admin"])
+    token = capsys.readouterr().out.strip()
+    principal = TokenService(ServiceSettings()).verify(token)
+    assert principal.museum_admin
+    assert principal.museum_id == "palace"
+    with pytest.raises(SystemExit):
+        auth_cli.main(["--role", "operator", "--museum-admin"])
 
 
 def test_rotation_accepts_the_previous_secret_until_it_is_dropped() -> None:

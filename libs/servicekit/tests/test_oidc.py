@@ -27,7 +27,7 @@ from pydantic import SecretStr, ValidationError
 
 from servicekit.auth import CurrentPrincipal, Principal, Role, TokenService
 from servicekit.errors import Unauthorized
-from servicekit.oidc import ROLE_PRECEDENCE
+from servicekit.oidc import MUSEUM_ADMIN_ROLE, ROLE_PRECEDENCE
 from servicekit.problems import install_problem_handlers
 from servicekit.settings import OidcIssuer, ServiceSettings
 
@@ -330,8 +330,109 @@ def test_issuers_come_from_the_environment_and_must_be_distinct(
         ServiceSettings()
 
 
-def test_production_with_an_issuer_still_refuses_the_development_secret() -> None:
+def test_production_needs_an_issuer() -> None:
+    with pytest.raises(ValidationError, match="OIDC_ISSUERS"):
+        ServiceSettings(environment="production")
     issuers = [OidcIssuer(issuer=ISSUER, audience=AUDIENCE)]
-    with pytest.raises(ValidationError):
-        ServiceSettings(environment="production", oidc_issuers=issuers)
-    ServiceSettings(environment="production", oidc_issuers=issuers, jwt_secret=SecretStr("x" * 48))
+    # the development secret may stay: production verifies nothing with it
+    assert ServiceSettings(environment="production", oidc_issuers=issuers).oidc_only
+
+
+def _production(provider: Provider, **settings: Any) -> TokenService:
+    config = OidcIssuer(issuer=provider.issuer, audience=AUDIENCE, jwks_url=JWKS_URL)
+    return TokenService(
+        ServiceSettings(environment="production", oidc_issuers=[config], **settings),
+        fetch=provider.fetch,
+    )
+
+
+def test_production_accepts_only_the_issuers_tokens(provider: Provider) -> None:
+    tokens = _production(provider)
+    assert tokens.verify(provider.token()).museum_id == "three-gorges"
+    operator = Principal("ops", Role.OPERATOR)
+    # the development token, signed with the secret production holds
+    with pytest.raises(Unauthorized, match="not from a configured OpenID issuer"):
+        tokens.verify(tokens.mint(operator))
+    strong = SecretStr("a-production-secret-" + "x" * 32)
+    with pytest.raises(Unauthorized, match="not from a configured OpenID issuer"):
+        _production(provider, jwt_secret=strong).verify(
+            TokenService(ServiceSettings(jwt_secret=strong)).mint(operator)
+        )
+    # the local RS256 tokens too, public key configured or not
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = provider.public_pem().decode()  # any public key: it is never consulted
+    minted = TokenService(
+        ServiceSettings(jwt_algorithm="RS256", jwt_public_key=public, jwt_private_key=private)
+    ).mint(operator)
+    rs256 = _production(provider, jwt_algorithm="RS256", jwt_public_key=public)
+    with pytest.raises(Unauthorized, match="not from a configured OpenID issuer"):
+        rs256.verify(minted)
+
+
+@pytest.mark.asyncio
+async def test_production_answers_a_development_token_with_a_401_problem(
+    provider: Provider,
+) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.tokens = _production(provider)
+
+    @app.get("/me")
+    def me(principal: CurrentPrincipal) -> dict[str, str]:
+        return {"role": principal.role.value}
+
+    development = TokenService(ServiceSettings()).mint(Principal("ops", Role.OPERATOR))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        refused = await client.get("/me", headers={"Authorization": f"Bearer {development}"})
+        accepted = await client.get("/me", headers={"Authorization": f"Bearer {provider.token()}"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "not from a configured OpenID issuer" in refused.json()["detail"]
+    assert accepted.json() == {"role": "museum"}
+
+
+def test_the_museum_admin_role_maps_to_the_principal(provider: Provider) -> None:
+    tokens = service(provider)
+    # Keycloak expands the composite museum-admin: both roles are in the token
+    admin = tokens.verify(provider.token(realm_access={"roles": ["museum", MUSEUM_ADMIN_ROLE]}))
+    assert admin.museum_admin
+    assert admin.administers_museum("three-gorges")
+    assert not admin.administers_museum("palace")
+    assert not tokens.verify(provider.token()).museum_admin
+    # a provider that sets claims instead of roles: only a JSON true counts
+    assert tokens.verify(provider.token(museum_admin=True)).museum_admin
+    assert not tokens.verify(provider.token(museum_admin="true")).museum_admin
+    # an operator holding it acts as an operator, never as a museum's admin
+    operator = tokens.verify(provider.token(realm_access={"roles": ["operator", "museum-admin"]}))
+    assert operator.role is Role.OPERATOR
+    assert not operator.museum_admin
+    # roles that are not strings are no roles (and no crash)
+    odd = provider.token(realm_access={"roles": [{"name": "operator"}, ["x"], "museum"]})
+    assert tokens.verify(odd).role is Role.MUSEUM
+    # museum-admin alone is no platform role (Keycloak's composite always adds museum)
+    with pytest.raises(Unauthorized, match="none of the platform's roles"):
+        tokens.verify(provider.token(realm_access={"roles": [MUSEUM_ADMIN_ROLE]}))
+
+
+def test_an_issuer_vouches_only_for_its_roles_and_ids(provider: Provider) -> None:
+    # a museum's own provider: its staff, never an operator or another museum's
+    tokens = service(provider, roles=("museum",), museum_ids=("three-gorges",))
+    assert tokens.verify(provider.token()).museum_id == "three-gorges"
+    for claims in ({"role": "operator"}, {"museum_id": "palace-museum"}):
+        with pytest.raises(Unauthorized, match="may not"):
+            tokens.verify(provider.token(**claims))
+
+
+def test_each_issuer_names_its_own_users(provider: Provider) -> None:
+    tokens = service(provider, subject_prefix="dazu:")
+    assert tokens.verify(provider.token()).subject == "dazu:f3c1-user"
+    main = OidcIssuer(issuer=ISSUER, audience=AUDIENCE)
+    other = {"issuer": "https://id.museum.example/realms/staff", "audience": AUDIENCE}
+    # one subject space for two issuers: either could sign in as the other's users
+    with pytest.raises(ValidationError, match="subject_prefix"):
+        ServiceSettings(oidc_issuers=[main, OidcIssuer(**other)])
+    ServiceSettings(oidc_issuers=[main, OidcIssuer(**other, subject_prefix="museum-x:")])

@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
-# Bundle Apache ECharts from the npm registry into the analytics service's
-# static files (never a CDN). Pinned by web/package-lock.json (integrity hash);
-# npm's cache makes re-runs offline. Idempotent: does nothing when the bundle
-# is already there and newer than the lock file.
+# Bundle the dashboard page's browser libraries from the npm registry into the
+# analytics service's static files (never a CDN): Apache ECharts, and
+# oidc-client-ts's browser build (a plain script defining `oidc`, no bundler
+# needed) for signing in. Pinned by web/package-lock.json (integrity hashes);
+# npm's cache makes re-runs offline. Idempotent: does nothing when every
+# bundle is already there and newer than the lock file.
 set -euo pipefail
 service="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="$(cd "$service/../.." && pwd)"
-target="$service/src/analytics/static/echarts.min.js"
+static="$service/src/analytics/static"
 lock="$service/web/package-lock.json"
-if [[ -s "$target" && "$target" -nt "$lock" && "${1:-}" != "--force" ]]; then
+# package: file in its dist/ -> bundle in static/ (and its licence beside it)
+bundles=(
+  "echarts:dist/echarts.min.js:echarts.min.js"
+  "oidc-client-ts:dist/browser/oidc-client-ts.min.js:oidc-client-ts.min.js"
+)
+fresh=1
+for entry in "${bundles[@]}"; do
+  target="$static/${entry##*:}"
+  [[ -s "$target" && "$target" -nt "$lock" ]] || fresh=0
+done
+if [[ $fresh == 1 && "${1:-}" != "--force" ]]; then
   exit 0
 fi
-command -v npm >/dev/null || { echo "error: npm is needed to bundle ECharts (apt-get install -y npm)" >&2; exit 1; }
+command -v npm >/dev/null || { echo "error: npm is needed to bundle the dashboard's scripts (apt-get install -y npm)" >&2; exit 1; }
 work="${ANALYTICS_WEB_CACHE:-$root/.local/web/analytics}"
-mkdir -p "$work"
+mkdir -p "$work" "$static"
 cp "$service/web/package.json" "$lock" "$work/"
 (cd "$work" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-mkdir -p "$(dirname "$target")"
-cp "$work/node_modules/echarts/dist/echarts.min.js" "$target.tmp"
-mv "$target.tmp" "$target"
-cp "$work/node_modules/echarts/LICENSE" "$service/src/analytics/static/echarts.LICENSE.txt"
-echo "bundled echarts $(node -p "require('$work/node_modules/echarts/package.json').version" 2>/dev/null || echo '?') -> $target"
+for entry in "${bundles[@]}"; do
+  IFS=: read -r package file bundle <<<"$entry"
+  cp "$work/node_modules/$package/$file" "$static/$bundle.tmp"
+  mv "$static/$bundle.tmp" "$static/$bundle"
+  cp "$work/node_modules/$package/LICENSE" "$static/${bundle%%.*}.LICENSE.txt"
+  version="$(node -p "require('$work/node_modules/$package/package.json').version" 2>/dev/null || echo '?')"
+  echo "bundled $package $version -> $static/$bundle"
+done
+# jwt-decode (MIT) is compiled into oidc-client-ts's browser build: its licence goes along
+cp "$work/node_modules/jwt-decode/LICENSE" "$static/jwt-decode.LICENSE.txt"

@@ -1,10 +1,12 @@
 """JWT bearer tokens (PyJWT): who is calling and in which role.
 
-Roles: `tourist`, `museum` (scoped to museum_id), `licensee` (scoped to
-licensee_id) and `operator`. HS256 with a shared secret for development;
-RS256 with a public key to verify (and a private key only where minted).
-Tokens whose `iss` names a configured OpenID Connect issuer (OIDC_ISSUERS)
-are verified against that issuer's keys instead (servicekit.oidc).
+Roles: `tourist`, `museum` (scoped to museum_id; a museum's administrator
+also has `museum_admin`), `licensee` (scoped to licensee_id) and `operator`.
+The platform's own tokens: HS256 with a shared secret, or RS256 with a public
+key to verify (and a private key only where minted). Tokens whose `iss` names
+a configured OpenID Connect issuer (OIDC_ISSUERS) are verified against that
+issuer's keys instead (servicekit.oidc). In production (ENVIRONMENT=production)
+only those are accepted: the platform's own tokens are development's.
 """
 
 from dataclasses import dataclass
@@ -43,10 +45,15 @@ class Principal:
     role: Role
     museum_id: str | None = None
     licensee_id: str | None = None
+    museum_admin: bool = False  # only ever true with role museum (_principal_of)
 
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR
+
+    def administers_museum(self, museum_id: str) -> bool:
+        """This museum's administrator (operators are not: they act as operators)."""
+        return self.museum_admin and self.role is Role.MUSEUM and self.museum_id == museum_id
 
     def can_act_for_museum(self, museum_id: str) -> bool:
         return self.is_operator or (self.role is Role.MUSEUM and self.museum_id == museum_id)
@@ -86,6 +93,8 @@ class TokenService:
             claims["museum_id"] = principal.museum_id
         if principal.licensee_id:
             claims["licensee_id"] = principal.licensee_id
+        if principal.museum_admin:
+            claims["museum_admin"] = True
         return jwt.encode(claims, self._sign_key, algorithm=self._settings.jwt_algorithm)
 
     def _decode(self, token: str, key: str) -> dict[str, Any]:
@@ -99,7 +108,8 @@ class TokenService:
         )
 
     def verify(self, token: str) -> Principal:
-        if self._oidc.claims_issuer(token) is not None:
+        if self._settings.oidc_only or self._oidc.claims_issuer(token) is not None:
+            # production: an issuer's token or a 401, never the development secret
             return _principal_of(self._oidc.verify(token))
         try:
             claims = self._decode(token, self._verify_key)
@@ -118,6 +128,7 @@ class TokenService:
                 role=claims["role"],
                 museum_id=claims.get("museum_id"),
                 licensee_id=claims.get("licensee_id"),
+                museum_admin=claims.get("museum_admin") is True,
             )
         )
 
@@ -133,6 +144,8 @@ def _principal_of(identity: Identity) -> Principal:
         role=role,
         museum_id=identity.museum_id,
         licensee_id=identity.licensee_id,
+        # an administrator of a museum is museum staff first
+        museum_admin=identity.museum_admin and role is Role.MUSEUM,
     )
     if role is Role.MUSEUM and not principal.museum_id:
         raise Unauthorized("a museum token must carry museum_id")

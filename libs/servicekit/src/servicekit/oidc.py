@@ -13,12 +13,18 @@ rotated in the provider needs no restart), at most once per
 
 Claim mapping (the one place provider claims become a platform identity):
 
-    subject      `sub`
+    subject      the issuer's `subject_prefix` + `sub` (each issuer its own space)
     role         the `role` claim when the provider sets one; otherwise the
                  first of operator, museum, licensee, tourist found among the
                  realm roles (`realm_access.roles`, Keycloak's shape)
     museum_id    the `museum_id` claim (a user attribute in Keycloak)
     licensee_id  the `licensee_id` claim
+    museum_admin the realm role `museum-admin` (MUSEUM_ADMIN_ROLE; a composite
+                 of `museum` in Keycloak), or a `museum_admin: true` claim from
+                 a provider that sets claims; it counts only with role museum
+
+An issuer vouches only for its configured `roles`, `museum_ids` and
+`licensee_ids` (a museum's own provider: its staff, never an operator).
 
 Every failure is `Unauthorized` (401 problem+json).
 """
@@ -30,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -39,10 +45,20 @@ from jwt import PyJWK, PyJWKClient
 from servicekit.errors import Unauthorized
 from servicekit.settings import OidcIssuer
 
-__all__ = ["ROLE_PRECEDENCE", "FetchJson", "Identity", "OidcVerifier", "identity_from_claims"]
+__all__ = [
+    "MUSEUM_ADMIN_ROLE",
+    "ROLE_PRECEDENCE",
+    "FetchJson",
+    "Identity",
+    "OidcVerifier",
+    "identity_from_claims",
+    "vouched",
+]
 
 # a user holding several platform roles acts in the most privileged one
 ROLE_PRECEDENCE = ("operator", "museum", "licensee", "tourist")
+# a museum's administrator: manages its museum's staff (catalog's /staff)
+MUSEUM_ADMIN_ROLE = "museum-admin"
 
 # GET a URL and parse its JSON body; tests pass a stub instead of the network
 FetchJson = Callable[[str], Any]
@@ -63,6 +79,7 @@ class Identity:
     role: str
     museum_id: str | None = None
     licensee_id: str | None = None
+    museum_admin: bool = False
 
 
 def _optional_text(claims: Mapping[str, Any], name: str) -> str | None:
@@ -77,11 +94,11 @@ def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("the token has no subject")
+    realm_access = claims.get("realm_access")
+    roles = realm_access.get("roles") if isinstance(realm_access, dict) else None
+    held = {r for r in roles if isinstance(r, str)} if isinstance(roles, list) else set()
     role = claims.get("role")
     if role is None:
-        realm_access = claims.get("realm_access")
-        roles = realm_access.get("roles") if isinstance(realm_access, dict) else None
-        held = set(roles) if isinstance(roles, list) else set()
         role = next((r for r in ROLE_PRECEDENCE if r in held), None)
         if role is None:
             raise Unauthorized("the token carries none of the platform's roles")
@@ -92,6 +109,8 @@ def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
         role=role,
         museum_id=_optional_text(claims, "museum_id"),
         licensee_id=_optional_text(claims, "licensee_id"),
+        # `is True`: only a JSON true grants it, never "false" or 1
+        museum_admin=MUSEUM_ADMIN_ROLE in held or claims.get("museum_admin") is True,
     )
 
 
@@ -202,4 +221,18 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
-        return identity_from_claims(claims)
+        return vouched(identity_from_claims(claims), config)
+
+
+def vouched(identity: Identity, config: OidcIssuer) -> Identity:
+    """The identity within what its issuer may vouch for (its roles and ids),
+    its subject in the issuer's own space (`subject_prefix`)."""
+    if identity.role not in ROLE_PRECEDENCE:
+        raise Unauthorized(f"unknown role {identity.role!r}")
+    if identity.role not in config.roles:
+        raise Unauthorized(f"{config.issuer} may not grant the role {identity.role!r}")
+    for name, allowed in (("museum_id", config.museum_ids), ("licensee_id", config.licensee_ids)):
+        value = getattr(identity, name)
+        if allowed is not None and value is not None and value not in allowed:
+            raise Unauthorized(f"{config.issuer} may not vouch for {name} {value!r}")
+    return replace(identity, subject=config.subject_prefix + identity.subject)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from analytics import exports, queries
-from analytics.deps import ActiveStore, Monitor, ReplayRunner, State
+from analytics.deps import ActiveStore, AnalyticsSettings, Monitor, ReplayRunner, State
 from analytics.exports import Table
 from analytics.reports import Granularity, today
 from analytics.schemas import DashboardRead, OverviewRead, PrincipalRead, ReplayRead
@@ -171,30 +171,50 @@ async def get_replay(version: int, principal: CurrentPrincipal, state: State) ->
     return ReplayRead.model_validate({k: v for k, v in record.items() if k != "_id"})
 
 
-# The page loads only its own /static files and calls only this service: no
-# inline script at all, no framing (clickjacking). Inline style *attributes*
-# stay allowed because ECharts writes them into its tooltips; <style> does not.
-DASHBOARD_HEADERS = {
-    "Content-Security-Policy": "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "style-src-attr 'unsafe-inline'",
-            "img-src 'self' data: blob:",
-            "connect-src 'self'",
-            "font-src 'self'",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the page has nothing to tell other sites
-    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
-}
+def _dashboard_headers(provider: str | None = None) -> dict[str, str]:
+    """The page loads only its own /static files and calls only this service
+    and, when it signs in, its OpenID provider (`provider`, an origin): the
+    discovery document and the token endpoint (sign-in, renewal) by fetch, and
+    sign-out by a form posted to the end-session endpoint. No inline script at
+    all, no frames (renewal uses the refresh token, never an iframe), no
+    framing (clickjacking). Inline style *attributes* stay allowed because
+    ECharts writes them into its tooltips; <style> does not."""
+    also = f" {provider}" if provider else ""
+    return {
+        "Content-Security-Policy": "; ".join(
+            [
+                "default-src 'none'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "style-src-attr 'unsafe-inline'",
+                "img-src 'self' data: blob:",
+                f"connect-src 'self'{also}",
+                "font-src 'self'",
+                "base-uri 'none'",
+                f"form-action 'self'{also}",
+                "frame-ancestors 'none'",
+            ]
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",  # the page has nothing to tell other sites
+        "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"], include_in_schema=False)
-async def dashboard_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "dashboard.html", {}, headers=DASHBOARD_HEADERS)
+async def dashboard_page(request: Request, settings: AnalyticsSettings) -> HTMLResponse:
+    authority = settings.dashboard_oidc_authority
+    page = {
+        # the page's sign-in; none: a development token, as before
+        "oidc_authority": authority or "",
+        "oidc_client_id": settings.dashboard_oidc_client_id,
+        # the #token= link: development and tests only, ignored in production
+        "dev_tokens": settings.environment != "production",
+    }
+    headers = _dashboard_headers(_origin(authority) if authority else None)
+    return templates.TemplateResponse(request, "dashboard.html", page, headers=headers)

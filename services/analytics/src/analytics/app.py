@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background=[projector.run, monitor.run],
     )
     app = create_service_app(spec, settings)
+    app.state.settings = settings
     app.state.kafka_monitor = monitor
     app.state.replays = replays
     app.state.projector = projector

@@ -1,6 +1,6 @@
 """analytics settings: the shared ones, plus its own database name and knobs."""
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from servicekit.settings import ServiceSettings
 
@@ -26,3 +26,16 @@ class Settings(ServiceSettings):
     replay_batch_events: int = 5_000
     # documents a replay folds in memory before it spills them to the store
     replay_max_docs: int = 500_000
+    # the /dashboard page's sign-in (docs/sign-in.md): the OpenID provider's
+    # issuer URL as the browser reaches it, and its public client (authorization
+    # code + PKCE). None: the page takes a development token as before.
+    # (a strict URL: its origin goes into the page's Content-Security-Policy)
+    dashboard_oidc_authority: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
+    )
+    dashboard_oidc_client_id: str = Field(default="rebirth-dashboard", pattern=r"^[\w.-]+$")
+
+    @field_validator("dashboard_oidc_authority", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None  # DASHBOARD_OIDC_AUTHORITY= (empty): no provider

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from analytics.config import Settings
 from analytics.overview import KafkaMonitor
 from analytics.replays import Replays
 from analytics.store import ProjectionState, ProjectionStore
 from servicekit.app import Runtime
 
-__all__ = ["ActiveStore", "Monitor", "ReplayRunner", "State"]
+__all__ = ["ActiveStore", "AnalyticsSettings", "Monitor", "ReplayRunner", "State"]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -38,7 +39,13 @@ def _replays(request: Request) -> Replays:
     return replays
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 ActiveStore = Annotated[ProjectionStore, Depends(_active_store)]
 State = Annotated[ProjectionState, Depends(_state)]
 Monitor = Annotated[KafkaMonitor, Depends(_monitor)]
 ReplayRunner = Annotated[Replays, Depends(_replays)]
+AnalyticsSettings = Annotated[Settings, Depends(_settings)]

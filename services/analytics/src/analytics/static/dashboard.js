@@ -1,6 +1,8 @@
-// The museum dashboard page: reads /museums/{id}/dashboard with the bearer
+// The museum dashboard page: reads /museums/{id}/dashboard with a bearer
 // token and draws it with Apache ECharts (bundled in /static, no CDN).
-// The token comes from the URL fragment (#token=...), never from the server.
+// The token comes from the OpenID provider the page signs in with
+// (DASHBOARD_OIDC_AUTHORITY, through oidc-client-ts, bundled too), or, in
+// development, from a #token=... link or a pasted token; never from the server.
 (() => {
   "use strict";
 
@@ -30,6 +32,8 @@
       active: "有效", suspended: "暂停", revoked: "已撤销", expired: "已到期",
       authenticity: "防伪与举报", cert_verifications: "证书验证次数", cert_revoked_seen: "已撤销序列号被查验",
       cert_unknown_seen: "未知序列号（举报）", counterfeit_reports: "仿冒举报",
+      sign_in: "登录", sign_out: "退出登录", need_sign_in: "请登录后查看",
+      session_ended: "登录已失效，请重新登录", sign_in_failed: "登录未完成，请重试",
     },
     en: {
       title: "Sales & royalties", token: "Access token", museum: "Museum", from: "From", to: "To",
@@ -61,24 +65,122 @@
       authenticity: "Authenticity and counterfeits", cert_verifications: "Certificate checks",
       cert_revoked_seen: "Revoked serials seen", cert_unknown_seen: "Unknown serials (reported)",
       counterfeit_reports: "Counterfeit reports",
+      sign_in: "Sign in", sign_out: "Sign out", need_sign_in: "Sign in to see the dashboard",
+      session_ended: "Your session ended: sign in again", sign_in_failed: "Sign-in did not complete: try again",
     },
   };
 
   const $ = (sel) => document.querySelector(sel);
-  const params = new URLSearchParams(location.search);
+  const config = document.body.dataset; // rendered by the service (api.py)
+  const devTokens = config.devTokens === "true"; // ENVIRONMENT != production
+  let params = new URLSearchParams(location.search); // read again once back from the provider
+  const state = { lang: "en", token: "", data: null, charts: {} };
+  const t = (key) => (I18N[state.lang] || I18N.en)[key] || key;
+
+  // --- signing in -----------------------------------------------------------------
+  // With a provider configured the page signs in with the authorization code
+  // flow and PKCE (oidc-client-ts). Its user (the tokens) and the state of a
+  // sign-in under way live in sessionStorage, never localStorage: they end with
+  // the tab. The code comes back to this page itself and leaves the URL at once.
+  // Renewal uses the refresh token (a fetch to the token endpoint), never a
+  // hidden iframe, so the CSP keeps frames out entirely.
+  const RENEW_BEFORE_SECONDS = 10;
+  const home = location.origin + location.pathname; // the redirect and post-logout URI
+  const manager = config.oidcAuthority ? new oidc.UserManager({
+    authority: config.oidcAuthority,
+    client_id: config.oidcClientId,
+    redirect_uri: home,
+    response_type: "code",
+    scope: "openid",
+    userStore: new oidc.WebStorageStateStore({ store: sessionStorage }),
+    stateStore: new oidc.WebStorageStateStore({ store: sessionStorage }),
+    automaticSilentRenew: false, // renewed below, by refresh token only
+    accessTokenExpiringNotificationTimeInSeconds: RENEW_BEFORE_SECONDS,
+  }) : null;
+
+  // the development link (#token=...): taken once and out of the URL at once;
+  // ignored in production, where only the provider's sign-in counts
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const state = {
-    lang: params.get("lang") || localStorage.getItem("dashboard.lang") ||
-      (navigator.language.startsWith("zh") ? "zh" : "en"),
-    token: fragment.get("token") || sessionStorage.getItem("dashboard.token") || "",
-    data: null,
-    charts: {},
-  };
-  if (fragment.get("token")) {
-    sessionStorage.setItem("dashboard.token", state.token);
+  if (fragment.has("token")) {
+    if (devTokens) sessionStorage.setItem("dashboard.token", fragment.get("token"));
     history.replaceState(null, "", location.pathname + location.search);
   }
-  const t = (key) => (I18N[state.lang] || I18N.en)[key] || key;
+  if (devTokens || !manager) state.token = sessionStorage.getItem("dashboard.token") || "";
+  const signsIn = () => Boolean(manager) && !state.token;
+
+  async function finishSignIn() {
+    const query = new URLSearchParams(location.search);
+    if (!signsIn() || !query.has("state") || !(query.has("code") || query.has("error"))) return;
+    let back = "";
+    try {
+      const user = await manager.signinRedirectCallback(); // the code exchanged for tokens
+      back = typeof user.state === "string" ? user.state : "";
+    } catch (error) {
+      state.signInError = error; // refused at the provider, or a reloaded (used) callback
+    }
+    history.replaceState(null, "", location.pathname + back); // the page's own query again
+  }
+
+  let renewal = null;
+  async function renewedUser() {
+    const user = await manager.getUser();
+    if (!user || !user.refresh_token) return null; // no iframe fallback (see above)
+    // one refresh at a time: the expiry timer and an API call may both ask
+    renewal = renewal || manager.signinSilent().catch(() => null).finally(() => { renewal = null; });
+    return renewal;
+  }
+
+  async function bearer() {
+    if (!signsIn()) return state.token;
+    const user = await manager.getUser();
+    const fresh = user && user.expires_in <= RENEW_BEFORE_SECONDS ? await renewedUser() : user;
+    if (!fresh) {
+      const reason = user ? "session_ended" : "need_sign_in";
+      throw Object.assign(new Error(t(reason)), { status: 401, reason });
+    }
+    return fresh.access_token;
+  }
+
+  function showSignedIn(user) {
+    $("#who").textContent = user.profile.preferred_username || user.profile.email || "";
+    $("#sign-in").hidden = true;
+    $("#sign-out").hidden = false;
+  }
+
+  async function showSignedOut(reason) {
+    await manager.removeUser();
+    $("#who").textContent = "";
+    $("#sign-in").hidden = false;
+    $("#sign-out").hidden = true;
+    setStatus(reason === "need_sign_in" ? "signed-out" : "error", t(reason));
+  }
+
+  function signIn() {
+    // back on this page with its query (dates, language), kept in the sign-in state
+    manager.signinRedirect({ state: location.search })
+      .catch((error) => setStatus("error", `${t("error")}: ${error.message}`));
+  }
+
+  async function signOut() {
+    // RP-initiated logout ends the provider's session. Posted, as the spec
+    // allows, so the ID token hint never sits in a URL (history, the
+    // provider's logs); the CSP's form-action allows the provider for it.
+    const user = await manager.getUser();
+    const endpoint = await manager.metadataService.getEndSessionEndpoint();
+    await manager.removeUser();
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = endpoint;
+    const fields = { client_id: config.oidcClientId, post_logout_redirect_uri: home };
+    if (user && user.id_token) fields.id_token_hint = user.id_token;
+    for (const [name, value] of Object.entries(fields)) {
+      const input = document.createElement("input");
+      Object.assign(input, { type: "hidden", name, value });
+      form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  }
 
   // --- formatting: integer fen in, exact text out ---------------------------------
   const pad2 = (n) => String(n).padStart(2, "0");
@@ -117,7 +219,7 @@
   }
 
   async function api(path) {
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + (await bearer()) } });
     if (!response.ok) {
       const error = new Error(response.status + " " + response.statusText);
       error.status = response.status;
@@ -132,7 +234,7 @@
   }
 
   async function load() {
-    if (!state.token) {
+    if (!signsIn() && !state.token) {
       $("#token-field").hidden = false;
       setStatus("error", t("need_token"));
       return;
@@ -145,7 +247,8 @@
       render(data);
       setStatus("ready", `${t("ready")} ${new Date().toLocaleTimeString()} · v${data.projection_version}`);
     } catch (error) {
-      setStatus("error", error.status === 403 ? t("forbidden") : `${t("error")}: ${error.message}`);
+      if (error.status === 401 && signsIn()) await showSignedOut(error.reason || "session_ended");
+      else setStatus("error", error.status === 403 ? t("forbidden") : `${t("error")}: ${error.message}`);
     }
   }
 
@@ -272,6 +375,10 @@
   }
 
   async function start() {
+    await finishSignIn();
+    params = new URLSearchParams(location.search);
+    state.lang = params.get("lang") || localStorage.getItem("dashboard.lang") ||
+      (navigator.language.startsWith("zh") ? "zh" : "en");
     const end = params.get("to") || today();
     $("#to").value = end;
     $("#from").value = params.get("from") || daysBefore(end, 29);
@@ -283,11 +390,30 @@
     $("#token").addEventListener("change", () => { state.token = $("#token").value; sessionStorage.setItem("dashboard.token", state.token); });
     $("#controls").addEventListener("submit", (e) => { e.preventDefault(); load(); });
     window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
-    if (state.token) {
+    if (signsIn()) {
+      $("#sign-in").addEventListener("click", signIn);
+      $("#sign-out").addEventListener("click", () => signOut()
+        .catch((error) => setStatus("error", `${t("error")}: ${error.message}`)));
+      manager.events.addAccessTokenExpiring(async () => {
+        if (!(await renewedUser())) await showSignedOut("session_ended");
+      });
+      let user = await manager.getUser();
+      if (user && user.expired) user = await renewedUser();
+      if (!user) {
+        await showSignedOut(state.signInError ? "sign_in_failed" : "need_sign_in");
+        return;
+      }
+      showSignedIn(user);
+    }
+    if (signsIn() || state.token) {
       try {
         const me = await (await api("/me")).json();
-        $("#museum").value = params.get("museum") || me.museum_id || "";
+        // a museum's staff sees only its own museum; an operator picks one
+        const own = me.role === "museum";
+        $("#museum").readOnly = own;
+        $("#museum").value = (own ? "" : params.get("museum")) || me.museum_id || "";
       } catch (error) {
+        if (signsIn()) return showSignedOut("session_ended");
         setStatus("error", `${t("error")}: ${error.message}`);
         $("#token-field").hidden = false;
         return;
