@@ -45,7 +45,6 @@ async def test_with_a_provider_the_page_signs_in_and_may_reach_its_origin_only()
     settings = Settings(
         environment="production",
         oidc_issuers=ISSUERS,
-        jwt_secret="a-production-secret-of-enough-length-0123456789",
         dashboard_oidc_authority=AUTHORITY,
     )
     csp, html = await _page(settings)
