@@ -46,9 +46,6 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from servicekit.auth import Principal, Role, TokenService
-from servicekit.settings import ServiceSettings
-
 if __package__:
     from .dataset import (
         COLLECTION_SHEET,
@@ -58,6 +55,17 @@ if __package__:
         ProductSpec,
         RelicSpec,
         build,
+    )
+    from .demo_http import (
+        SeedError,
+        Tokens,
+        Urls,
+        bearer,
+        call,
+        fail,
+        pages,
+        problem,
+        until,
     )
     from .users import KeycloakClient, UsersError, admin_client, ensure_demo_users
 else:  # run as a script
@@ -69,6 +77,17 @@ else:  # run as a script
         ProductSpec,
         RelicSpec,
         build,
+    )
+    from demo_http import (
+        SeedError,
+        Tokens,
+        Urls,
+        bearer,
+        call,
+        fail,
+        pages,
+        problem,
+        until,
     )
     from users import KeycloakClient, UsersError, admin_client, ensure_demo_users
 
@@ -93,48 +112,8 @@ TERM_START = "2025-01-01T00:00:00+08:00"
 TERM_END = "2030-12-31T23:59:59+08:00"
 TERRITORY = "CN"
 CHANNELS = ["museum_shop", "online"]
-WAIT_SECONDS = 90.0  # bound on every wait for another service to catch up
 REPLICA_WAIT_SECONDS = 300.0  # bound on the wait for orders to learn of every product
 LICENSEE_LIVE = ("applied", "countered", "active", "suspended")
-
-
-class SeedError(RuntimeError):
-    """The platform refused something the seed needs (the message says what)."""
-
-
-@dataclass(frozen=True)
-class Urls:
-    catalog: str = "http://127.0.0.1:8001"
-    orders: str = "http://127.0.0.1:8002"
-    ip: str = "http://127.0.0.1:8003"
-    analytics: str = "http://127.0.0.1:8004"
-    keycloak: str = "http://127.0.0.1:18080"  # the sign-in provider (`make up` runs it)
-
-
-class Tokens:
-    """Development tokens for each actor, minted with the services' settings."""
-
-    def __init__(self, settings: ServiceSettings | None = None) -> None:
-        self._service = TokenService(settings or ServiceSettings())
-        self._cache: dict[tuple[str, str | None, str | None], str] = {}
-
-    def _mint(self, subject: str, role: Role, **scope: str) -> str:
-        key = (role.value, scope.get("museum_id"), scope.get("licensee_id") or subject)
-        if key not in self._cache:
-            self._cache[key] = self._service.mint(Principal(subject, role, **scope))
-        return self._cache[key]
-
-    def operator(self) -> str:
-        return self._mint("seed-operator", Role.OPERATOR)
-
-    def museum(self, museum_id: str) -> str:
-        return self._mint(f"staff-{museum_id}", Role.MUSEUM, museum_id=museum_id)
-
-    def licensee(self, licensee_id: str) -> str:
-        return self._mint(f"staff-{licensee_id}", Role.LICENSEE, licensee_id=licensee_id)
-
-    def tourist(self, subject: str) -> str:
-        return self._mint(subject, Role.TOURIST)
 
 
 @dataclass
@@ -173,77 +152,6 @@ class SeedResult:
             self.users,
         )
         return sum(t.created for t in tallies)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _problem(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {"detail": response.text}
-    return body if isinstance(body, dict) else {"detail": body}
-
-
-def _fail(what: str, response: httpx.Response) -> SeedError:
-    return SeedError(
-        f"{what}: {response.request.method} {response.request.url} answered "
-        f"{response.status_code}: {response.text[:500]}"
-    )
-
-
-async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request; a 503 (a store or Kafka blip) or a connection that could not
-    be made is retried a few times. A write whose answer timed out is not
-    retried (it may have happened): a rerun of the seed finds what it made."""
-    delay = 0.2
-    for attempt in range(6):
-        try:
-            response = await client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            safe = method == "GET" or isinstance(exc, httpx.ConnectError | httpx.PoolTimeout)
-            if attempt == 5 or not safe:
-                raise SeedError(f"{method} {client.base_url}{url}: {exc!r}") from exc
-        else:
-            if response.status_code != 503 or attempt == 5:
-                return response
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 3.0)
-    raise AssertionError("unreachable")
-
-
-async def until(
-    check: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT_SECONDS
-) -> None:
-    """Poll `check` until it holds, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while not await check():
-        if time.monotonic() > deadline:
-            raise SeedError(f"{what} did not happen within {timeout:.0f}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
-
-
-async def pages(
-    client: httpx.AsyncClient, url: str, params: dict[str, Any], token: str | None = None
-) -> list[dict[str, Any]]:
-    """Every item of a cursor-paged catalog list."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    headers = bearer(token) if token else {}
-    while True:
-        query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
-        response = await call(client, "GET", url, params=query, headers=headers)
-        if response.status_code != 200:
-            raise _fail("listing", response)
-        body = response.json()
-        items.extend(body["items"])
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return items
 
 
 # --- the steps -------------------------------------------------------------------------
@@ -309,7 +217,7 @@ class Seeder:
                 self.catalog, "POST", "/museums", json=body, headers=bearer(self.tokens.operator())
             )
             if response.status_code != 201:
-                raise _fail(f"museum {spec.name_en}", response)
+                raise fail(f"museum {spec.name_en}", response)
             self.result.museum_ids[spec.key] = response.json()["id"]
             self.result.museums.created += 1
 
@@ -342,7 +250,7 @@ class Seeder:
                 headers=bearer(self.tokens.museum(museum_id)),
             )
             if response.status_code != 201:
-                raise _fail(f"relic {spec.name_en}", response)
+                raise fail(f"relic {spec.name_en}", response)
             self.result.relic_ids[spec.key] = response.json()["id"]
             self.result.relics.created += 1
 
@@ -366,7 +274,7 @@ class Seeder:
             headers={**bearer(self.tokens.museum(museum_id)), "Content-Type": "text/csv"},
         )
         if response.status_code != 201:
-            raise _fail(f"collection import {COLLECTION_SHEET.name}", response)
+            raise fail(f"collection import {COLLECTION_SHEET.name}", response)
         body = response.json()
         self.result.collection.created += body["created"]
         self.result.collection.existing += body["updated"] + body["unchanged"]
@@ -391,7 +299,7 @@ class Seeder:
                     self.ip, "GET", f"/assets/relic-{relic_id}", headers=bearer(token)
                 )
                 if response.status_code not in (200, 404):
-                    raise _fail(f"asset of relic {relic_id}", response)
+                    raise fail(f"asset of relic {relic_id}", response)
                 return response.status_code == 200
 
             await until(opened, f"ip opening the asset of relic {relic_id}")
@@ -406,7 +314,7 @@ class Seeder:
             museum = bearer(self.tokens.museum(museum_id))
             listed = await call(self.ip, "GET", "/licenses", headers=licensee)
             if listed.status_code != 200:
-                raise _fail("listing licenses", listed)
+                raise fail("listing licenses", listed)
             mine = [
                 lic
                 for lic in listed.json()
@@ -427,7 +335,7 @@ class Seeder:
                     headers=licensee,
                 )
                 if response.status_code != 201:
-                    raise _fail(f"license {spec.key} ({spec.licensee})", response)
+                    raise fail(f"license {spec.key} ({spec.licensee})", response)
                 lic = response.json()
                 self.result.licenses.created += 1
             if lic["status"] == "applied" and spec.approval:
@@ -441,13 +349,13 @@ class Seeder:
                     headers=museum,
                 )
                 if response.status_code != 200:
-                    raise _fail(f"approval reference of {lic['license_id']}", response)
+                    raise fail(f"approval reference of {lic['license_id']}", response)
             if lic["status"] == "applied":
                 response = await call(
                     self.ip, "POST", f"/licenses/{lic['license_id']}/approve", headers=museum
                 )
                 if response.status_code != 200:
-                    raise _fail(f"approving license {lic['license_id']}", response)
+                    raise fail(f"approving license {lic['license_id']}", response)
                 lic = response.json()
             if lic["status"] != "active":
                 raise SeedError(f"license {lic['license_id']} is {lic['status']}, not active")
@@ -508,12 +416,12 @@ class Seeder:
             if response.status_code == 201:
                 outcome["product"] = response.json()
                 return True
-            if response.status_code == 409 and _problem(response).get("sku") == spec.sku:
+            if response.status_code == 409 and problem(response).get("sku") == spec.sku:
                 outcome["product"] = None
                 return True
-            if response.status_code == 422 and _problem(response).get("kind") == "license":
+            if response.status_code == 422 and problem(response).get("kind") == "license":
                 return False  # catalog's license replica has not seen the grant yet
-            raise _fail(f"product {spec.sku}", response)
+            raise fail(f"product {spec.sku}", response)
 
         await until(created, f"catalog learning of license {body['license_id']}")
         product: dict[str, Any] | None = outcome["product"]
@@ -526,9 +434,9 @@ class Seeder:
             )
             if response.status_code == 200:
                 return True
-            if response.status_code == 409 and "license_status" in _problem(response):
+            if response.status_code == 409 and "license_status" in problem(response):
                 return False  # the replica has not caught up with the grant
-            raise _fail(f"activating product {product_id}", response)
+            raise fail(f"activating product {product_id}", response)
 
         await until(activated, f"activating product {product_id}")
 
@@ -544,7 +452,7 @@ class Seeder:
             async def known() -> bool:
                 response = await call(self.orders, "GET", f"/products/{product_id}")
                 if response.status_code not in (200, 404):
-                    raise _fail(f"orders' copy of product {product_id}", response)
+                    raise fail(f"orders' copy of product {product_id}", response)
                 return response.status_code == 200
 
             try:
