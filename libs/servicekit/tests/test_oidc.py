@@ -55,6 +55,7 @@ class Provider:
         self.keys: dict[str, Any] = {}
         self.published: list[str] = []
         self.fetches: list[str] = []
+        self.down = False  # unreachable: every fetch fails
         self.add_rsa_key("key-1")
 
     def add_rsa_key(self, kid: str, *, publish: bool = True) -> None:
@@ -81,6 +82,8 @@ class Provider:
 
     def fetch(self, url: str) -> Any:
         self.fetches.append(url)
+        if self.down:
+            raise jwt.PyJWKClientConnectionError(f"{url} is unreachable")
         if url == JWKS_URL:
             return self.jwks()
         if url == f"{self.issuer}/.well-known/openid-configuration":
@@ -207,6 +210,21 @@ def test_unreachable_keys_are_unauthorized(provider: Provider) -> None:
     tokens = TokenService(ServiceSettings(oidc_issuers=[config]), fetch=provider.fetch)
     with pytest.raises(Unauthorized, match="unavailable"):
         tokens.verify(undiscoverable.token())
+
+
+def test_an_unreachable_provider_keeps_the_keys_it_published_last(provider: Provider) -> None:
+    tokens = service(provider, jwks_cache_seconds=0.05, jwks_refresh_cooldown_seconds=0)
+    token = provider.token()
+    assert tokens.verify(token).subject == "f3c1-user"
+    provider.down = True
+    time.sleep(0.1)  # the cached key set has ended: the next token refetches
+    assert tokens.verify(token).subject == "f3c1-user"
+    assert provider.fetches.count(JWKS_URL) >= 2  # it did try the provider again
+    provider.add_rsa_key("key-2")  # published while the services cannot see it
+    with pytest.raises(Unauthorized, match="no signing key"):
+        tokens.verify(provider.token("key-2"))
+    provider.down = False
+    assert tokens.verify(provider.token("key-2")).subject == "f3c1-user"
 
 
 def _tampered(token: str) -> str:

@@ -9,7 +9,8 @@ verifies with the issuer's key of that `kid` from its JWKS; `iss`, `aud`,
 The JWKS is fetched with PyJWT's `PyJWKClient`: cached for
 `jwks_cache_seconds`, and refetched when a token names an unknown `kid` (a key
 rotated in the provider needs no restart), at most once per
-`jwks_refresh_cooldown_seconds`.
+`jwks_refresh_cooldown_seconds`. While the provider is unreachable, the key
+set it published last keeps verifying (an outage does not sign everyone out).
 
 Claim mapping (the one place provider claims become a platform identity):
 
@@ -32,6 +33,7 @@ Every failure is `Unauthorized` (401 problem+json).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.request
@@ -64,6 +66,7 @@ MUSEUM_ADMIN_ROLE = "museum-admin"
 FetchJson = Callable[[str], Any]
 
 _TIMEOUT_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 def _fetch_json(url: str) -> Any:
@@ -127,13 +130,25 @@ class _JwksClient(PyJWKClient):
             timeout=_TIMEOUT_SECONDS,
         )
         self._fetch = fetch
+        self._last_published: Any = None  # the last key set the provider answered with
 
     def fetch_data(self) -> Any:
-        if self._fetch is None:
-            return super().fetch_data()
-        data = self._fetch(self.uri)
-        # as the real fetch does: a fetch starts the refetch cooldown
-        self._last_successful_fetch = time.monotonic()
+        try:
+            if self._fetch is None:
+                data = super().fetch_data()
+            else:
+                data = self._fetch(self.uri)
+                # as the real fetch does: a fetch starts the refetch cooldown
+                self._last_successful_fetch = time.monotonic()
+        except jwt.PyJWKClientConnectionError:
+            if self._last_published is None:
+                raise
+            # the provider unreachable: the keys it published last still
+            # verify until it answers again (an outage must not sign everyone
+            # out once the cache ends); a key it drops ends at its next answer
+            log.warning("the keys of %s are unreachable: using those it published last", self.uri)
+            return self._last_published
+        self._last_published = data
         return data
 
 
