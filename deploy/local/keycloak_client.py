@@ -188,13 +188,6 @@ class KeycloakClient:
             raise KeycloakError(f"no secret for {client_id}: {answer}")
         return str(answer["value"])
 
-    def new_client_secret(self, client_id: str) -> str:
-        """Generate a fresh secret for a confidential client (none is committed)."""
-        answer = self._admin_ok("POST", f"/clients/{self.client_uuid(client_id)}/client-secret")
-        if not isinstance(answer, dict):
-            raise KeycloakError(f"no secret for {client_id}: {answer}")
-        return str(answer["value"])
-
     def client_credentials(self, client_id: str, secret: str) -> dict[str, object]:
         status, body = self.request(
             "POST",

@@ -5,32 +5,13 @@ of its own; development keeps the platform's development tokens."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from catalog.config import Settings as CatalogSettings
 from servicekit.settings import ServiceSettings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _render(overlay: str) -> list[dict[str, Any]]:
-    local = ROOT / ".local" / "bin" / "kustomize"
-    kustomize = str(local) if local.exists() else shutil.which("kustomize")
-    assert kustomize, "kustomize is missing: `make test` installs it (make tools)"
-    result = subprocess.run(
-        [kustomize, "build", f"deploy/k8s/overlays/{overlay}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+from tests.deploy.test_deploy_configs import _kustomize
 
 
 def _environment(manifests: list[dict[str, Any]], service: str) -> dict[str, Any]:
@@ -58,7 +39,7 @@ def _settings(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> CatalogSe
 def test_production_names_an_issuer_that_the_settings_accept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = _environment(_render("prod"), "catalog")
+    env = _environment(_kustomize("prod"), "catalog")
     settings = _settings(env, monkeypatch)
     assert settings.environment == "production"
     assert settings.oidc_only
@@ -78,7 +59,7 @@ def test_production_names_an_issuer_that_the_settings_accept(
 def test_development_keeps_its_tokens_and_names_no_issuer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = _settings(_environment(_render("dev"), "catalog"), monkeypatch)
+    settings = _settings(_environment(_kustomize("dev"), "catalog"), monkeypatch)
     assert settings.environment == "development"
     assert settings.oidc_issuers == []
     assert not settings.oidc_only

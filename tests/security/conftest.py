@@ -25,13 +25,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from keycloak import REALM, REALM_FILE, Keycloak
+from keycloak import AUDIENCE, REALM, REALM_FILE, Keycloak
 
 from tests.conftest import Infra
 from tests.support import ServiceProcess, unique
 
 PROBLEM = "application/problem+json"
-AUDIENCE = "relic-rebirth"
 TEST_CLIENT = "rebirth-test"  # direct grants: added here, never in deploy/keycloak/
 STOREFRONT_TEST_CLIENT = "rebirth-test-storefront"  # the storefront's mappers, direct grants
 PASSWORD = "test-only-password-1"

@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from keycloak import Keycloak
+from keycloak import AUDIENCE, Keycloak
 
 from servicekit.auth import Principal, Role, TokenService
 from servicekit.settings import ServiceSettings
 from tests.analytics.scenario import DAY, NEXT, Scenario, publish
+from tests.analytics.test_dashboard_page import CHROMIUM, CHROMIUM_ARGS, _require_chromium
 from tests.conftest import Infra
 from tests.support import ROOT, ServiceProcess, eventually, unique
 
@@ -43,19 +41,8 @@ pytestmark = [pytest.mark.infra, pytest.mark.keycloak, pytest.mark.asyncio]
 
 import playwright.async_api as playwright_api  # noqa: E402  (requirements-dev; never `playwright install`)
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STATIC = ROOT / "services" / "analytics" / "src" / "analytics" / "static"
 CLIENT = "rebirth-dashboard"
-AUDIENCE = "relic-rebirth"
 LIFETIME_SECONDS = 15  # the access token's, for this test (the realm's is 300)
 PASSWORD = secrets.token_urlsafe(16)  # of the users made here; nothing to commit
 RANGE = f"from={DAY}&to={NEXT}"
@@ -82,8 +69,7 @@ def bundles() -> None:
     if not (STATIC / "oidc-client-ts.min.js").exists() or not (STATIC / "echarts.min.js").exists():
         script = ROOT / "services" / "analytics" / "scripts" / "build_static.sh"
         subprocess.run([str(script)], check=True)
-    # a missing browser is a failure, not a skip (make tools installs it)
-    assert Path(CHROMIUM).exists() or shutil.which("chromium"), "apt-get install -y chromium"
+    _require_chromium()
 
 
 @pytest.fixture(scope="module")

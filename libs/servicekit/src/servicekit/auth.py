@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicekit.errors import Forbidden, Unauthorized
-from servicekit.oidc import FetchJson, Identity, OidcVerifier
+from servicekit.oidc import NOT_FROM_AN_ISSUER, FetchJson, Identity, OidcVerifier
 from servicekit.settings import ServiceSettings
 
 __all__ = [
@@ -108,9 +108,12 @@ class TokenService:
         )
 
     def verify(self, token: str) -> Principal:
-        if self._settings.oidc_only or self._oidc.claims_issuer(token) is not None:
+        issuer = self._oidc.claims_issuer(token)
+        if issuer is not None:
+            return _principal_of(self._oidc.verify(token, issuer))
+        if self._settings.oidc_only:
             # production: an issuer's token or a 401, never the development secret
-            return _principal_of(self._oidc.verify(token))
+            raise Unauthorized(NOT_FROM_AN_ISSUER)
         try:
             claims = self._decode(token, self._verify_key)
         except jwt.InvalidSignatureError as exc:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalog import staff
 from catalog.api_common import ERRORS
 from catalog.deps import Store
-from catalog.staff import NewStaff, StaffDirectory, StaffMember
+from catalog.staff import NewStaff, StaffDirectory
 from servicekit.auth import CurrentPrincipal
 
 __all__ = ["StaffCreate", "StaffCreated", "StaffPage", "StaffRead", "router"]
@@ -41,6 +41,10 @@ class StaffCreate(BaseModel):
 
 
 class StaffRead(BaseModel):
+    """A staff member as the provider has it (read from catalog.staff.StaffMember)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     username: str
     email: str | None
@@ -49,19 +53,6 @@ class StaffRead(BaseModel):
     museum_id: str | None
     admin: bool
     enabled: bool  # false: removed
-
-    @classmethod
-    def of(cls, member: StaffMember) -> "StaffRead":
-        return cls(
-            id=member.id,
-            username=member.username,
-            email=member.email,
-            first_name=member.first_name,
-            last_name=member.last_name,
-            museum_id=member.museum_id,
-            admin=member.admin,
-            enabled=member.enabled,
-        )
 
 
 class StaffCreated(StaffRead):
@@ -96,7 +87,9 @@ async def add_staff(
         museum_id=museum_id,
         new=NewStaff(**body.model_dump()),
     )
-    created = StaffCreated(**StaffRead.of(member).model_dump(), temporary_password=password)
+    created = StaffCreated(
+        **StaffRead.model_validate(member).model_dump(), temporary_password=password
+    )
     return Response(
         created.model_dump_json(), status_code=201, media_type="application/json", headers=NO_STORE
     )
@@ -111,7 +104,8 @@ async def list_staff(
     members = await staff.list_staff(
         directory=_directory(request), museums=store, actor=actor, museum_id=museum_id
     )
-    page = StaffPage(items=[StaffRead.of(m) for m in sorted(members, key=lambda m: m.username)])
+    ordered = sorted(members, key=lambda m: m.username)
+    page = StaffPage(items=[StaffRead.model_validate(m) for m in ordered])
     return Response(page.model_dump_json(), media_type="application/json", headers=NO_STORE)
 
 

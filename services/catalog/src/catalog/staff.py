@@ -38,7 +38,7 @@ from typing import Protocol
 
 from catalog.domain import Museum
 from catalog.errors import MuseumNotFound
-from servicekit.auth import Principal
+from servicekit.auth import Principal, Role
 from servicekit.errors import Forbidden, NotFound, Unavailable
 from servicekit.oidc import MUSEUM_ADMIN_ROLE
 
@@ -62,9 +62,9 @@ __all__ = [
     "temporary_password",
 ]
 
-MUSEUM_ROLE = "museum"
+MUSEUM_ROLE = Role.MUSEUM.value
 # roles that this endpoint neither grants nor takes away
-PROTECTED_ROLES = frozenset({"operator", "licensee"})
+PROTECTED_ROLES = frozenset({Role.OPERATOR.value, Role.LICENSEE.value})
 
 
 @dataclass(frozen=True)
