@@ -67,7 +67,7 @@ async def bulk_ceiling(
 ) -> dict[str, Any]:
     """The store's bulk-write ceiling, issue 23's baseline: `writers`
     concurrent `insert_many`s of `batch` event-sized documents each, back to
-    back for `seconds`, through the same FerretDB and write proxy the services
+    back for `seconds`, through the same FerretDB and write lock the services
     use, into a collection that already holds 100,000 documents (the size of
     the stores the consumers are measured on)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)

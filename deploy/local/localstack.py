@@ -34,6 +34,12 @@ FERRETDB_BIN = CACHE / "bin" / "ferretdb"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.2"
 FERRETDB_SRC = CACHE / "ferretdb-src"
 FERRETDB_PATCH = "ferretdb.patch"
+# A commit survives a crash of the store's process without an fsync of its
+# own (WAL with synchronous=NORMAL; what MongoDB's default write concern gives
+# too), and the WAL is copied back every 10,000 pages, not 1,000: each copy
+# sorts the whole log, which under steady writes cost a quarter of the store's
+# CPU (docs/benchmarks.md, the store's profile).
+SQLITE_PRAGMAS = "_pragma=synchronous(normal)&_pragma=wal_autocheckpoint(10000)"
 
 PORTS = {  # name: (kafka, controller, mongo)
     "dev": (9092, 9093, 27017),
@@ -103,7 +109,7 @@ def build_kafka() -> None:
 
 
 def build_ferretdb() -> None:
-    names = ("main.go", "writeproxy.go", "go.mod", FERRETDB_PATCH)
+    names = ("main.go", "go.mod", FERRETDB_PATCH)
     sources = [HERE / "ferretdb" / name for name in names]
     if FERRETDB_BIN.exists() and all(
         s.stat().st_mtime <= FERRETDB_BIN.stat().st_mtime for s in sources
@@ -118,8 +124,8 @@ def build_ferretdb() -> None:
 
 def _patched_ferretdb_source(go: str) -> None:
     """FerretDB's module from the Go module proxy, with our patch applied, in
-    `.local/ferretdb-src` (where go.mod's `replace` points): its SQLite
-    backend's lookups by _id missed the _id index (see the patch)."""
+    `.local/ferretdb-src` (where go.mod's `replace` points): see main.go for
+    what the patch changes."""
     found = subprocess.run(
         [go, "mod", "download", "-json", FERRETDB_MODULE],
         cwd=HERE / "ferretdb",
@@ -252,9 +258,7 @@ class LocalStack:
             "-handler",
             handler,
             "-sqlite-url",
-            f"file:{data}/",
-            "-socket-dir",
-            str(self.home),
+            f"file:{data}/?{SQLITE_PRAGMAS}",
         ]
         if handler == "postgresql":
             cmd += ["-postgresql-url", os.environ["FERRETDB_POSTGRESQL_URL"]]

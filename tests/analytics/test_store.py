@@ -171,7 +171,7 @@ async def test_concurrent_first_writes_to_one_document_all_count(
     """Two replicas writing one document at once (different partitions).
 
     FerretDB 1.24 alone loses concurrent updates of one document; the local
-    stack's write-serialising proxy restores MongoDB's atomicity."""
+    build's per-database write lock restores MongoDB's atomicity."""
     await asyncio.gather(
         *(store.apply_batch([fold("new", meta("orders.orders", p, 0))]) for p in range(6))
     )

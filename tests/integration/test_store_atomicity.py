@@ -2,7 +2,7 @@
 
 FerretDB 1.24 alone does not (an update is read, modified and written back
 without a lock, so concurrent updates of one document get lost); the local
-stack's write-serialising proxy (deploy/local/ferretdb/writeproxy.go) restores
+build's per-database write lock (deploy/local/ferretdb/ferretdb.patch) restores
 it. Everything that must never oversell or miscount rests on this."""
 
 import asyncio

@@ -17,7 +17,7 @@ document too, carrying its event in the outbox: the first writer decides.
 The order consumer appends a whole poll's movements in one ordered insert
 and its outcomes in one more (catalog.stock_batch); `move` and `set_to`
 below serve stock management over HTTP, one movement at a time.
-Works the same on MongoDB. (The local stack's write proxy has since made
+Works the same on MongoDB. (The local store's write lock has since made
 conditional writes atomic too; the ledger stays, as the stock's audit trail.)
 
 Every read and write names its documents by `_id` (the local store serves

@@ -15,7 +15,7 @@ the local store scans the whole collection for any other filter. The filters
 are built by the functions below, which hot_queries.py lists.
 
 The outbox relay is servicekit's. Single-document atomicity holds on both
-stores (on FerretDB through the local stack's write-serialising proxy, see
+stores (on FerretDB through the local build's per-database write lock, see
 deploy/local/ferretdb), so the rev check is exact everywhere.
 """
 
