@@ -28,7 +28,6 @@ from analytics.authenticity import certificate_verified, counterfeit_reported
 from analytics.changes import (
     ASSETS,
     EVENT_DAYS,
-    LICENSE_INDEX,
     LICENSEES,
     LICENSES,
     MONEY_FIELDS,
@@ -49,7 +48,6 @@ from analytics.changes import (
     Change,
     Changes,
     blocks_of_day,
-    field_key,
     local_day,
     merge,
     museum_block_id,
@@ -58,6 +56,7 @@ from analytics.changes import (
     utc_minute,
 )
 from analytics.holders import Side, payout_shares, royalty_shares
+from analytics.licensing import license_change, license_granted, license_status, statement
 from contracts.base import Event
 from contracts.catalog import (
     MuseumRegistered,
@@ -139,27 +138,6 @@ def _museum_dims(museum_id: str, day: str) -> dict[str, Any]:
     return {"museum_id": museum_id, "day": day}
 
 
-def _license(
-    out: Changes,
-    license_id: str,
-    museum_id: str,
-    *,
-    licensee_id: str | None,
-    inc: Mapping[str, int] | None = None,
-    set: Mapping[str, Any] | None = None,  # noqa: A002
-) -> None:
-    """A change of one license's document, and the license listed in its
-    museum's document (so the guarantees table reads licenses by `_id`)."""
-    out.add(
-        LICENSES,
-        license_id,
-        inc=inc,
-        set=set,
-        on_insert={"license_id": license_id, "museum_id": museum_id, "licensee_id": licensee_id},
-    )
-    out.add(MUSEUMS, museum_id, set={f"{LICENSE_INDEX}.{field_key(license_id)}": True})
-
-
 def _museum_day(out: Changes, m: str, day: str, inc: Mapping[str, int] | None = None) -> None:
     out.add(MUSEUM_DAYS, museum_day_id(m, day), inc=inc, on_insert=_museum_dims(m, day))
 
@@ -231,7 +209,7 @@ def _line_rollups(
         inc.update({nested(LICENSEES, line.licensee_id, k): v for k, v in money.items()})
     _museum_blocks(out, m, day, inc)
     if line.license_id is not None:
-        _license(out, line.license_id, m, licensee_id=line.licensee_id, inc=money)
+        license_change(out, line.license_id, m, licensee_id=line.licensee_id, inc=money)
 
 
 def _order_refunded(event: OrderRefunded, out: Changes) -> None:
@@ -276,7 +254,7 @@ def _royalty(event: RoyaltyAccrued | RoyaltyReversed, out: Changes) -> None:
     recouped = event.recouped_fen
     if isinstance(event, RoyaltyReversed):
         recouped = -recouped
-    _license(
+    license_change(
         out,
         event.license_id,
         m,
@@ -294,70 +272,6 @@ def _payout(event: PayoutRecorded, out: Changes) -> None:
         _museum_day(out, event.museum_id, day, {**paid, **shares.day})
         if shares.block:
             _museum_blocks(out, event.museum_id, day, shares.block)
-
-
-def _statement(event: StatementIssued, out: Changes) -> None:
-    # one statement covers a holder's period and has a section per license
-    out.add(
-        STATEMENTS,
-        f"{event.statement_id}|{event.license_id}",
-        set=event.model_dump(mode="python"),
-    )
-    shortfall = event.shortfall_fen
-    _license(
-        out,
-        event.license_id,
-        event.museum_id,
-        licensee_id=event.licensee_id,
-        inc={"statements": 1, "shortfall_charged_fen": shortfall}
-        if shortfall
-        else {"statements": 1},
-        set={"last_statement_id": event.statement_id},
-    )
-
-
-def _license_granted(event: LicenseGranted, out: Changes) -> None:
-    _license(
-        out,
-        event.license_id,
-        event.museum_id,
-        licensee_id=event.licensee_id,
-        set={
-            "license_id": event.license_id,
-            "museum_id": event.museum_id,
-            "licensee_id": event.licensee_id,
-            "relic_ids": list(event.relic_ids),
-            "rate_bps": event.rate_bps,
-            "minimum_guarantee_fen": event.minimum_guarantee_fen,
-            "advance_fen": event.advance_fen,
-            "starts_at": event.starts_at,
-            "ends_at": event.ends_at,
-            "exclusivity": event.exclusivity,
-            "status": "active",
-        },
-    )
-    day = local_day(event.starts_at)
-    out.add(PLATFORM_DAYS, day, inc={"licenses_granted": 1}, on_insert={"day": day})
-
-
-_LICENSE_STATUS: dict[type[Event], str] = {
-    LicenseSuspended: "suspended",
-    LicenseReinstated: "active",
-    LicenseRevoked: "revoked",
-    LicenseExpired: "expired",
-}
-
-
-def _license_status(
-    event: LicenseSuspended | LicenseReinstated | LicenseRevoked | LicenseExpired, out: Changes
-) -> None:
-    _license(
-        out,
-        event.license_id,
-        event.museum_id,
-        licensee_id=event.licensee_id,
-        set={"status": _LICENSE_STATUS[type(event)]},
-    )
 
 
 def _platform_counter(
@@ -414,14 +328,14 @@ _RULES: dict[type[Event], Callable[[Any, Changes, datetime], None]] = {
     PaymentReversed: _platform_counter("payments_reversed", lambda e: e.reversed_at),
     AssetOpened: _timeless(latest.asset),
     OwnershipChanged: _timeless(latest.asset),
-    LicenseGranted: _timeless(_license_granted),
-    LicenseSuspended: _timeless(_license_status),
-    LicenseReinstated: _timeless(_license_status),
-    LicenseRevoked: _timeless(_license_status),
-    LicenseExpired: _timeless(_license_status),
+    LicenseGranted: _timeless(license_granted),
+    LicenseSuspended: _timeless(license_status),
+    LicenseReinstated: _timeless(license_status),
+    LicenseRevoked: _timeless(license_status),
+    LicenseExpired: _timeless(license_status),
     RoyaltyAccrued: _timeless(_royalty),
     RoyaltyReversed: _timeless(_royalty),
-    StatementIssued: _timeless(_statement),
+    StatementIssued: _timeless(statement),
     PayoutRecorded: _timeless(_payout),
     # authenticity (analytics.authenticity): checks and counterfeit reports
     CertificateVerified: _timeless(certificate_verified),
