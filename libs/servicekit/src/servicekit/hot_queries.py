@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from servicekit.idempotency import hwm_guard
 from servicekit.mongo import advance_guard
 from servicekit.queries import HotQuery
-from servicekit.relay import lease_filter, marker_filter
+from servicekit.relay import lease_filter, marker_filter, still_marked
 
 __all__ = ["HOT_QUERIES"]
 
@@ -15,7 +15,8 @@ _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 HOT_QUERIES: tuple[HotQuery, ...] = (
     HotQuery("relay: lease a document", "orders", lease_filter("order-1", _NOW)),
     HotQuery("relay: read a round's documents", "orders", {"_id": {"$in": ["o-1", "o-2"]}}),
-    HotQuery("relay: drop a relayed marker", "outbox_pending", marker_filter("orders:o-1")),
+    HotQuery("relay: drop a relayed marker", "outbox_pending", marker_filter("orders:o-1", 2)),
+    HotQuery("relay: uncount a marker", "outbox_pending", still_marked("orders:o-1", 2)),
     HotQuery(
         "consumer: apply once (high-water mark)", "counters", hwm_guard("total", "_hwm.t.0", 7)
     ),

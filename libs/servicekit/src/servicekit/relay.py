@@ -41,7 +41,7 @@ from servicekit.envelope import encode
 from servicekit.outbox import MARKERS, MARKS, OUTBOX, envelope_of, marker_id
 from servicekit.outbox_hints import OutboxHints
 
-__all__ = ["LEASE", "LEASE_BY", "OutboxRelay", "lease_filter", "marker_filter"]
+__all__ = ["LEASE", "LEASE_BY", "OutboxRelay", "lease_filter", "marker_filter", "still_marked"]
 
 log = logging.getLogger(__name__)
 LEASE = "_outbox_lease"
@@ -183,14 +183,16 @@ class OutboxRelay:
                 [UpdateOne({"_id": d["_id"]}, _release(d, published)) for d in docs],
                 ordered=False,
             )
-        # the writes this round saw landed and went out: uncount them on the
-        # markers too, and drop each marker that counts no other write
+        # the writes this round saw landed and went out: drop each marker
+        # that counts no other write, then uncount them on the markers that
+        # do (in that order: usually the drop is the only write, and the
+        # uncount matches nothing)
         seen = [(marker_id(collection.name, d["_id"]), d.get(MARKS, 0)) for d in docs]
-        markers = collection.database[MARKERS]
-        uncount = [UpdateOne({"_id": m}, {"$inc": {"marks": -n}}) for m, n in seen if n]
-        if uncount:  # (an empty bulk write is an error)
-            await markers.bulk_write(uncount, ordered=False)
-        await markers.bulk_write([DeleteOne(marker_filter(m)) for m, _ in seen], ordered=False)
+        await collection.database[MARKERS].bulk_write(
+            [DeleteOne(marker_filter(m, n)) for m, n in seen]
+            + [UpdateOne(still_marked(m, n), {"$inc": {"marks": -n}}) for m, n in seen if n],
+            ordered=True,
+        )
         return sum(len(doc.get(OUTBOX) or []) for doc in docs)
 
     async def _publish(self, outboxes: list[list[Doc]]) -> None:
@@ -210,9 +212,15 @@ def lease_filter(doc_id: Any, now: datetime) -> Doc:
     return {"_id": doc_id, "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}]}
 
 
-def marker_filter(marker: str) -> Doc:
-    """The marker, if it counts no write still to land (or to relay)."""
-    return {"_id": marker, "marks": {"$lte": 0}}
+def marker_filter(marker: str, relayed: int) -> Doc:
+    """The marker, if it counts no write beyond the `relayed` ones (none still
+    to land, or to relay)."""
+    return {"_id": marker, "marks": {"$lte": relayed}}
+
+
+def still_marked(marker: str, relayed: int) -> Doc:
+    """The marker, if it counts writes beyond the `relayed` ones."""
+    return {"_id": marker, "marks": {"$gt": relayed}}
 
 
 def _release(doc: Doc, published: bool) -> Doc:
