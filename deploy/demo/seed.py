@@ -40,56 +40,37 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-if __package__:
-    from .dataset import (
-        COLLECTION_SHEET,
-        Dataset,
-        LicenseSpec,
-        MuseumSpec,
-        ProductSpec,
-        RelicSpec,
-        build,
-    )
-    from .demo_http import (
-        SeedError,
-        Tokens,
-        Urls,
-        bearer,
-        call,
-        fail,
-        pages,
-        problem,
-        until,
-    )
-    from .users import KeycloakClient, UsersError, admin_client, ensure_demo_users
-else:  # run as a script
-    from dataset import (
-        COLLECTION_SHEET,
-        Dataset,
-        LicenseSpec,
-        MuseumSpec,
-        ProductSpec,
-        RelicSpec,
-        build,
-    )
-    from demo_http import (
-        SeedError,
-        Tokens,
-        Urls,
-        bearer,
-        call,
-        fail,
-        pages,
-        problem,
-        until,
-    )
-    from users import KeycloakClient, UsersError, admin_client, ensure_demo_users
+if not __package__:  # run as a script, or imported as one by bench/: `deploy.demo` from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from deploy.demo.dataset import (
+    COLLECTION_SHEET,
+    Dataset,
+    LicenseSpec,
+    MuseumSpec,
+    ProductSpec,
+    RelicSpec,
+    build,
+)
+from deploy.demo.demo_http import (
+    SeedError,
+    Tokens,
+    Urls,
+    bearer,
+    call,
+    fail,
+    pages,
+    problem,
+    until,
+)
+from deploy.demo.users import KeycloakClient, UsersError, admin_client, ensure_demo_users
 
 __all__ = [
     "SeedError",

@@ -36,36 +36,23 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-if __package__:
-    from .dataset import MUSEUMS
-    from .seed import (
-        SeedError,
-        Tokens,
-        Urls,
-        bearer,
-        call,
-        cli_parser,
-        leaves,
-        pages,
-        until,
-        urls_of,
-    )
-    from .users import print_sign_in
-else:  # run as a script
-    from dataset import MUSEUMS
-    from seed import (
-        SeedError,
-        Tokens,
-        Urls,
-        bearer,
-        call,
-        cli_parser,
-        leaves,
-        pages,
-        until,
-        urls_of,
-    )
-    from users import print_sign_in
+if not __package__:  # run as a script, or imported as one by bench/: `deploy.demo` from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from deploy.demo.dataset import MUSEUMS
+from deploy.demo.seed import (
+    SeedError,
+    Tokens,
+    Urls,
+    bearer,
+    call,
+    cli_parser,
+    leaves,
+    pages,
+    until,
+    urls_of,
+)
+from deploy.demo.users import print_sign_in
 
 __all__ = ["SimulationResult", "main", "simulate", "three_gorges_id"]
 

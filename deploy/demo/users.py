@@ -32,10 +32,10 @@ from keycloak_client import (  # noqa: E402
     KeycloakError,
 )
 
-if __package__:
-    from .dataset import MUSEUMS
-else:  # run as a script
-    from dataset import MUSEUMS
+if not __package__:  # run as a script, or imported as one by bench/: `deploy.demo` from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from deploy.demo.dataset import MUSEUMS
 
 __all__ = [
     "DEMO_PASSWORD",

@@ -34,11 +34,11 @@ FERRETDB_BIN = CACHE / "bin" / "ferretdb"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB@v1.24.2"
 FERRETDB_SRC = CACHE / "ferretdb-src"
 FERRETDB_PATCH = "ferretdb.patch"
-# A commit survives a crash of the store's process without an fsync of its
-# own (WAL with synchronous=NORMAL; what MongoDB's default write concern gives
-# too), and the WAL is copied back every 10,000 pages, not 1,000: each copy
-# sorts the whole log, which under steady writes cost a quarter of the store's
-# CPU (docs/benchmarks.md, the store's profile).
+# A commit survives a crash of the store's process (not a power loss) without
+# an fsync of its own (WAL with synchronous=NORMAL: this store is for
+# development and CI), and the WAL is copied back every 10,000 pages, not
+# 1,000: each copy sorts the whole log, a quarter of the store's CPU under bulk
+# updates (docs/benchmarks.md).
 SQLITE_PRAGMAS = "_pragma=synchronous(normal)&_pragma=wal_autocheckpoint(10000)"
 
 PORTS = {  # name: (kafka, controller, mongo)
