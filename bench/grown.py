@@ -9,14 +9,18 @@ At each size, with the four services running:
   /proc/<pid>/stat, as % of one core;
 - p50/p99 of the reads whose cost must not grow with history: the museum
   dashboard, a tourist's order list (a tourist of the history), a holder's
-  ledger page (the museum's) and product search; closed loop, concurrency 4.
+  ledger page (the museum's, its first page again and again, then pages
+  from random moments of the year) and product search; closed loop,
+  concurrency 4.
 Between sizes the services are stopped, the history grown, and they restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import checkout
@@ -47,9 +51,9 @@ async def scans(platform: Platform) -> dict[str, float]:
     return totals
 
 
-async def store_commands(platform: Platform) -> dict[str, dict[str, float]]:
-    """Store round trips each service has made (`store_command_duration_seconds`
-    counts), by "command collection"."""
+async def store_commands(platform: Platform, suffix: str = "_count") -> dict[str, dict[str, float]]:
+    """Each service's `store_command_duration_seconds` by "command collection":
+    the round trips it has made (`_count`) or the seconds they took (`_sum`)."""
     found: dict[str, dict[str, float]] = {}
     async with httpx.AsyncClient(timeout=10) as http:
         for service in SERVICES:
@@ -59,25 +63,36 @@ async def store_commands(platform: Platform) -> dict[str, dict[str, float]]:
                 for family in text_string_to_metric_families(text)
                 if family.name == "store_command_duration_seconds"
                 for sample in family.samples
-                if sample.name.endswith("_count")
+                if sample.name.endswith(suffix)
             }
     return found
 
 
 def per_order(
-    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], placed: int
+    before: dict[str, dict[str, float]],
+    after: dict[str, dict[str, float]],
+    placed: int,
+    scale: float = 1.0,
 ) -> dict[str, dict[str, Any]]:
-    """Each service's store commands per placed order during a checkout run,
-    in all and its eight busiest kinds."""
+    """Each service's store commands (or, with `scale` 1000 on the sums, the
+    store milliseconds they took) per placed order during a checkout run, in
+    all and its eight busiest kinds."""
     out: dict[str, dict[str, Any]] = {}
     for service, counts in after.items():
-        spent = {k: v - before[service].get(k, 0.0) for k, v in counts.items()}
+        spent = {k: (v - before[service].get(k, 0.0)) * scale for k, v in counts.items()}
         busiest = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
         out[service] = {
             "total": round(sum(spent.values()) / max(placed, 1), 2),
             "busiest": {k: round(v / max(placed, 1), 2) for k, v in busiest if v},
         }
     return out
+
+
+def _pages_across_the_year(path: str, pages: int = 20_000) -> list[str]:
+    rng = random.Random(7)
+    now = datetime.now(UTC).replace(microsecond=0)
+    moments = (now - timedelta(seconds=rng.randrange(365 * 86_400)) for _ in range(pages))
+    return [f"{path}&from={m.isoformat().replace('+00:00', 'Z')}" for m in moments]
 
 
 async def reads(
@@ -96,13 +111,20 @@ async def reads(
             f"/holders/{holder_id}/ledger?limit=50",
             data.tokens.museum(museum),
         ),
+        # pages from random moments of the past year, each read about once: what
+        # a page costs when ip has not kept its postings from an earlier read
+        "a holder's ledger, pages across the year": (
+            "ip",
+            _pages_across_the_year(f"/holders/{holder_id}/ledger?limit=50"),
+            data.tokens.museum(museum),
+        ),
         "product search": ("catalog", "/products?q=museum&limit=20", None),
     }
     found: dict[str, Any] = {}
-    for name, (service, path, token) in routes.items():
+    for name, (service, paths, token) in routes.items():
         found[name] = await closed_loop(
             platform.url(service),
-            [path],
+            [paths] if isinstance(paths, str) else paths,
             concurrency=4,
             seconds=seconds,
             headers={"Authorization": f"Bearer {token}"} if token else None,
@@ -120,6 +142,7 @@ async def measure_size(
     sizes: dict[str, Any],
 ) -> dict[str, Any]:
     before, commands_before = await scans(platform), await store_commands(platform)
+    seconds_before = await store_commands(platform, "_sum")
     result = await during(
         platform,
         checkout.run(
@@ -137,11 +160,16 @@ async def measure_size(
         ),
     )
     after, commands_after = await scans(platform), await store_commands(platform)
+    seconds_after = await store_commands(platform, "_sum")
     return {
         "checkout": result,
         "scans_during_checkout": {s: after[s] - before[s] for s in SERVICES},
         "store_commands_per_order": per_order(
             commands_before, commands_after, result.get("placed", 0)
+        ),
+        # where the store time went: what grows with history shows here
+        "store_ms_per_order": per_order(
+            seconds_before, seconds_after, result.get("placed", 0), scale=1000
         ),
         "at_rest_cpu_pct": await at_rest(platform, sizes["rest_seconds"]),
         "reads": await reads(platform, data, tourist, holder_id, sizes["history_read_seconds"]),

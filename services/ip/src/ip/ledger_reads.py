@@ -11,7 +11,8 @@ Every read names its documents by `_id`:
   the cursor on, narrowed by period and time range; a license filter reads
   the same chunks and keeps that license's lines (a page may come back short
   with a cursor when the license is sparse: the read is bounded);
-- then the page's postings by `$in`.
+- then the page's postings by `$in`, those not kept from an earlier page
+  (ip.recent_postings).
 
 The account's balance document is read once: it gives the page's months
 and the balance shown beside the page.
@@ -101,5 +102,7 @@ async def read_ledger(store: Store, account: str, f: LedgerFilter) -> LedgerPage
         ),
         book=book,
     )
-    postings = await store.postings_by_ids([x.posting_id for x in page.lines])
+    postings = await store.recent_postings.get(
+        [x.posting_id for x in page.lines], store.postings_by_ids
+    )
     return LedgerPage(postings, page.next_cursor, book.sum_fen)

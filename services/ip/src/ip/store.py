@@ -33,6 +33,7 @@ from pymongo.errors import DuplicateKeyError
 from ip.book_docs import by_id, by_ids
 from ip.books import Books
 from ip.domain import ApprovalReference, OwnershipEntry, RoyaltyTerms
+from ip.recent_postings import RecentPostings
 from ip.records import (
     AssetRecord,
     Entry,
@@ -140,6 +141,7 @@ class Store(JournalStore):
         # order id -> the ids of its postings (accruals, reversals): by-order reads
         self.order_index: AsyncCollection[Doc] = db.order_postings
         self.books = Books(db)
+        self.recent_postings = RecentPostings()  # ledger pages read again
 
     # holders
     async def holder(self, holder_id: str) -> HolderRecord | None:
