@@ -2,7 +2,7 @@
 // for machines without Docker. `go install .../cmd/ferretdb` panics at start
 // because build/version wants a generated version.txt the module lacks, so we
 // embed the library instead, with ferretdb.patch applied to its source: reads
-// by `_id` use the `_id` index, writes run one at a time per database (single-
+// by `_id` use the `_id` index, writes run one at a time per collection (single-
 // document atomicity, which FerretDB 1.24 lacks), leak tracking is off, and
 // stored documents decode with goccy/go-json in one pass per value.
 package main
