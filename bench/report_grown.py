@@ -105,16 +105,12 @@ def lines(r: dict[str, Any]) -> list[str]:
     row("paid → dashboard p99 ms", lambda x: x["checkout"]["paid_to_dashboard_ms"]["p99"])
     row("checkout errors", lambda x: sum(x["checkout"]["errors"].values()))
     row("store scans during checkout", lambda x: sum(x["scans_during_checkout"].values()))
-    for service in ("catalog", "orders", "ip", "analytics"):
-        row(
-            f"store commands per order, {service}",
-            lambda x, s=service: x.get("store_commands_per_order", {}).get(s, {}).get("total"),
-        )
-    for service in ("catalog", "orders", "ip", "analytics"):
-        row(
-            f"store ms per order, {service}",
-            lambda x, s=service: x.get("store_ms_per_order", {}).get(s, {}).get("total"),
-        )
+    for key, label in (("store_commands_per_order", "commands"), ("store_ms_per_order", "ms")):
+        for service in ("catalog", "orders", "ip", "analytics"):
+            row(
+                f"store {label} per order, {service}",
+                lambda x, k=key, s=service: x.get(k, {}).get(s, {}).get("total"),
+            )
     for process in ("ferretdb", "catalog", "orders", "ip", "analytics"):
         row(f"CPU at rest, {process} (% of a core)", lambda x, p=process: x["at_rest_cpu_pct"][p])
     for name in (*READS, "product search"):
