@@ -66,7 +66,8 @@ async def _all_pages(ip: Ip, path: str, limit: int) -> tuple[list[dict[str, Any]
 
 async def test_the_ledger_pages_by_cursor_across_day_buckets_in_posting_order(ip: Ip) -> None:
     museum, _, licensee, relic, license_id = await _seed(ip)
-    base = NOW - timedelta(days=5)
+    # midnight, so the latest offset (+3 days 2 h) stays inside the 4th day at any hour
+    base = (NOW - timedelta(days=5)).replace(hour=0, minute=0, second=0, microsecond=0)
     # 9 sales over 4 days, sent out of order; two share one instant
     offsets = [timedelta(days=d, hours=h) for d, h in ((0, 1), (2, 3), (0, 5), (1, 0), (3, 2))]
     offsets += [timedelta(days=2, hours=3), timedelta(days=1, hours=9), timedelta(0), offsets[3]]
