@@ -20,7 +20,6 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import TOPICS, Event
@@ -87,20 +86,37 @@ async def _retry_forever(what: str, action: Callable[[], Awaitable[None]]) -> No
             delay = min(delay * 2, 5.0)
 
 
-class _TraceAndTime(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        token = traceparent_var.set(child_of(request.headers.get("traceparent")))
+class _TraceAndTime:
+    """Continues the caller's trace (`traceparent`, echoed on the response)
+    and times each request by route. Plain ASGI: Starlette's
+    BaseHTTPMiddleware runs every request in an extra task and streams."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        parent = headers.get(b"traceparent")
+        token = traceparent_var.set(child_of(parent.decode("latin-1") if parent else None))
         started = time.perf_counter()
         status = 500
+
+        async def send_traced(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                trace = (traceparent_var.get() or "").encode("latin-1")
+                message["headers"] = [*message.get("headers", ()), (b"traceparent", trace)]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["traceparent"] = traceparent_var.get() or ""
-            return response
+            await self.app(scope, receive, send_traced)
         finally:
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(request.method, path, str(status)).observe(
+            path = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(scope["method"], path, str(status)).observe(
                 time.perf_counter() - started
             )
             traceparent_var.reset(token)
