@@ -41,5 +41,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # aiokafka logs every failed reconnect at ERROR; one line per outage is enough
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not logger.handlers:
+            continue  # `--no-access-log` (the gateway logs requests): keep it off
+        logger.handlers[:] = []
+        logger.propagate = True  # through the JSON handler
