@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from analytics import api
+from analytics.block_cache import BlockCache
 from analytics.config import Settings
 from analytics.overview import KafkaMonitor
 from analytics.projector import LiveProjector
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kafka_monitor = monitor
     app.state.replays = replays
     app.state.projector = projector
+    app.state.block_cache = BlockCache()  # the dashboards' museum blocks
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context

@@ -26,7 +26,8 @@ def _state(request: Request) -> ProjectionState:
 
 async def _active_store(request: Request) -> ProjectionStore:
     db = _runtime(request).db
-    return ProjectionStore(db, await ProjectionState(db).active_version())
+    version = await ProjectionState(db).active_version()
+    return ProjectionStore(db, version, blocks=request.app.state.block_cache)
 
 
 def _monitor(request: Request) -> KafkaMonitor:

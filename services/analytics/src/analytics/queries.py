@@ -214,14 +214,15 @@ async def museum_dashboard(
     top: int,
 ) -> DashboardRead:
     """Reads the museum document, one small bucket per day shown and the few
-    aligned blocks covering the days (by `_id`), then the named products,
-    relics and licenses by `$in`: bounded by the days and the museum's
-    catalog, never by its orders."""
-    (museum, licenses), days, blocks = await asyncio.gather(
+    aligned blocks covering the days (by `_id`; a block none of whose days
+    moved since it was last read is kept in `store.blocks`), then the named
+    products, relics and licenses by `$in`: bounded by the days and the
+    museum's catalog, never by its orders."""
+    (museum, licenses), (days, day_marks) = await asyncio.gather(
         _museum_and_licenses(store, museum_id),
         store.museum_days(museum_id, start=start, end=end),
-        store.museum_blocks(museum_id, start=start, end=end),
     )
+    blocks = await store.museum_blocks(museum_id, start=start, end=end, day_marks=day_marks)
     # day documents written before the blocks existed carry their own
     # breakdown (nested the same way); an event counts in one or the other
     breakdown = [*blocks, *days]

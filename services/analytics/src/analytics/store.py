@@ -22,8 +22,8 @@ emptying a fresh version) touches whole collections.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -32,6 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from analytics.batch import DocFold, GuardedChange
+from analytics.block_cache import BlockCache, Marks, merged_marks
 from analytics.changes import (
     ASSETS,
     LICENSES,
@@ -46,7 +47,8 @@ from analytics.changes import (
     RELICS,
     ROLLUPS,
     Change,
-    museum_block_ids,
+    block_cover,
+    museum_block_id,
     museum_day_ids,
 )
 from analytics.filters import ACTIVE, HWM, by_id, by_ids, guarded, newer_than
@@ -100,6 +102,10 @@ def collection_name(logical: str, version: int) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _marks_of(hwm: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in (hwm or {}).items()}
 
 
 class ProjectionState:
@@ -162,9 +168,11 @@ class ProjectionStore:
         version: int,
         *,
         clock: Callable[[], datetime] = _now,
+        blocks: BlockCache | None = None,
     ) -> None:
         self.db = db
         self.version = version
+        self.blocks = blocks  # the dashboards' kept blocks (None: read each time)
         self.seen_log = SeenLog(self.collection(SEEN), self.collection(SEEN_BUCKETS), clock)
 
     def collection(self, logical: str) -> AsyncCollection[dict[str, Any]]:
@@ -315,26 +323,52 @@ class ProjectionStore:
 
     # --- reads: every one by `_id` --------------------------------------------
 
-    async def by_ids(self, logical: str, ids: Sequence[str]) -> dict[str, Row]:
-        """Point reads, `_IDS` at a time; missing documents are simply absent."""
+    async def by_ids(
+        self, logical: str, ids: Sequence[str], *, marks: bool = False
+    ) -> dict[str, Row]:
+        """Point reads, `_IDS` at a time; missing documents are simply absent.
+        With `marks`, each keeps its high-water marks (`_hwm`)."""
         chunks = [list(ids[i : i + _IDS]) for i in range(0, len(ids), _IDS)]
+        projection = None if marks else {HWM: 0}
         found = await asyncio.gather(
             *(
-                self.collection(logical).find(by_ids(c), projection={"_hwm": 0}).to_list()
+                self.collection(logical).find(by_ids(c), projection=projection).to_list()
                 for c in chunks
             )
         )
         return {str(doc["_id"]): doc for docs in found for doc in docs}
 
-    async def museum_days(self, museum_id: str, *, start: date, end: date) -> list[Row]:
-        """The museum's day buckets in [start, end]: one point read per day."""
-        by_day = await self.by_ids(MUSEUM_DAYS, museum_day_ids(museum_id, start, end))
-        return list(by_day.values())
+    async def museum_days(
+        self, museum_id: str, *, start: date, end: date
+    ) -> tuple[list[Row], dict[str, Marks]]:
+        """The museum's day buckets in [start, end] (one point read per day),
+        and each one's high-water marks by `_id` (what `museum_blocks` needs)."""
+        by_day = await self.by_ids(MUSEUM_DAYS, museum_day_ids(museum_id, start, end), marks=True)
+        marks: dict[str, Marks] = {d: _marks_of(row.pop(HWM, None)) for d, row in by_day.items()}
+        return list(by_day.values()), marks
 
-    async def museum_blocks(self, museum_id: str, *, start: date, end: date) -> list[Row]:
-        """The aligned blocks whose days are exactly [start, end] (a few)."""
-        by_block = await self.by_ids(MUSEUM_BLOCKS, museum_block_ids(museum_id, start, end))
-        return list(by_block.values())
+    async def museum_blocks(
+        self, museum_id: str, *, start: date, end: date, day_marks: Mapping[str, Marks]
+    ) -> list[Row]:
+        """The aligned blocks whose days are exactly [start, end] (a few): a
+        kept copy (block_cache.py) for each block none of whose days moved
+        past it, by `day_marks` (from `museum_days`); the others by `$in`."""
+        cover = block_cover(start, end)
+        ids = [museum_block_id(museum_id, first, span) for first, span in cover]
+        if self.blocks is None:
+            return list((await self.by_ids(MUSEUM_BLOCKS, ids)).values())
+        name = self.collection(MUSEUM_BLOCKS).name
+        found: dict[str, Row] = {}
+        for block_id, (first, span) in zip(ids, cover, strict=True):
+            days = museum_day_ids(museum_id, first, first + timedelta(days=span - 1))
+            kept = self.blocks.get(name, block_id, merged_marks(day_marks.get(d, {}) for d in days))
+            if kept is not None:
+                found[block_id] = kept
+        missing = [i for i in ids if i not in found]
+        for block_id, row in (await self.by_ids(MUSEUM_BLOCKS, missing, marks=True)).items():
+            self.blocks.put(name, block_id, row, _marks_of(row.pop(HWM, None)))
+            found[block_id] = row
+        return [found[i] for i in ids if i in found]
 
     async def museum(self, museum_id: str) -> Row | None:
         return await self.collection(MUSEUMS).find_one(by_id(museum_id))
