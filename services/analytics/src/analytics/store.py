@@ -365,10 +365,13 @@ class ProjectionStore:
             if kept is not None:
                 found[block_id] = kept
         missing = [i for i in ids if i not in found]
-        for block_id, row in (await self.by_ids(MUSEUM_BLOCKS, missing, marks=True)).items():
+        read = await self.by_ids(MUSEUM_BLOCKS, missing, marks=True) if missing else {}
+        for block_id in missing:
+            # a block not written yet is kept too, as empty: its days have no marks
+            row = read.get(block_id, {})
             self.blocks.put(name, block_id, row, _marks_of(row.pop(HWM, None)))
             found[block_id] = row
-        return [found[i] for i in ids if i in found]
+        return [found[i] for i in ids if found[i]]
 
     async def museum(self, museum_id: str) -> Row | None:
         return await self.collection(MUSEUMS).find_one(by_id(museum_id))
