@@ -145,13 +145,17 @@ async def test_the_balance_is_the_ledger_sum_after_redelivery_to_the_fen(ip: Ip)
 
 
 class _Scans(monitoring.CommandListener):
-    """Commands whose filter the store would not serve by `_id`."""
+    """Commands whose filter the store would not serve by `_id`; and the
+    collections read (`find`)."""
 
     def __init__(self) -> None:
         self.found: list[tuple[str, str, Any]] = []
+        self.reads: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
+        if event.command_name == "find" and isinstance(target, str):
+            self.reads.append(target)
         if not isinstance(target, str) or target in BOUNDED:
             return
         for query in filters_of(event.command_name, event.command):
@@ -244,6 +248,41 @@ async def test_concurrent_redelivery_posts_once_and_the_books_stay_exact(
     assert await svc.store.account_balance(f"licensee:{licensee}") == 200
     page = await read_page(svc.store.books, f"holder:{museum}", PageQuery(10))
     assert [x.posting_id for x in page.lines] == [f"accrual:{event.order_id}:line-1"]
+
+
+async def test_a_page_reads_a_month_index_again_only_once_the_balance_moved(
+    engine: tuple[Services, _Scans],
+) -> None:
+    svc, scans = engine
+    museum, _, licensee, relic, license_id = await _licensed(svc)
+    account = f"holder:{museum}"
+
+    async def sale(hours_ago: int) -> str:
+        paid_at = NOW - timedelta(hours=hours_ago)
+        event = order_paid(
+            unique("order"),
+            license_id,
+            licensee,
+            relic,
+            museum,
+            quantity=1,
+            unit_price_fen=1000,
+            paid_at=paid_at,
+        )
+        await svc.ledger.accrue_order(event, _meta(event.TYPE))
+        return f"accrual:{event.order_id}:line-1"
+
+    first = await sale(2)
+    page = await read_page(svc.store.books, account, PageQuery(10))
+    assert [x.posting_id for x in page.lines] == [first]
+    scans.reads.clear()
+    assert await read_page(svc.store.books, account, PageQuery(10)) == page
+    assert MONTHS not in scans.reads  # kept (ip.kept_months): the balance counts nothing new
+    second = await sale(1)
+    scans.reads.clear()
+    page = await read_page(svc.store.books, account, PageQuery(10))
+    assert [x.posting_id for x in page.lines] == [first, second]
+    assert MONTHS in scans.reads
 
 
 async def test_a_crash_before_the_books_heals_on_redelivery(

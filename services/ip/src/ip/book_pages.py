@@ -2,7 +2,8 @@
 
 A page reads the account's balance (one key per month), then the month
 indexes from the cursor's month on (only as many months as the page needs,
-going by their counts), then chunks in time order, a few at a time: a day's
+going by their counts; an index the process kept and the balance shows
+current is not read again: ip.kept_months), then chunks in time order, a few at a time: a day's
 chunks cover different postings but may overlap in time (postings arrive
 out of order), so a line read is shown only once no chunk still unread can
 hold an earlier one (its `lo`). Filters by period, time range and license
@@ -22,7 +23,6 @@ from ip.book_docs import (
     ChunkMeta,
     by_ids,
     chunk_id,
-    chunk_metas,
     decode_cursor,
     encode_cursor,
     line_of,
@@ -148,7 +148,7 @@ async def read_page(
             while months and (not take or count < walk.need()):
                 take.append(months.pop(0))
                 count += book.months[take[-1]].n
-            await _load_months(books, account, take, walk)
+            await _load_months(books, book, take, walk)
             continue
         if not walk.pending:
             walk.settle()
@@ -169,10 +169,9 @@ async def read_page(
     return Page(walk.shown, encode_cursor(walk.last_final))
 
 
-async def _load_months(books: Books, account: str, months: Sequence[str], walk: _Walk) -> None:
-    ids = [f"{account}/{m}" for m in months]
-    async for doc in books.months.find(by_ids(ids)):
-        walk.pending += [m for m in chunk_metas(doc) if walk.wants_chunk(m)]
+async def _load_months(books: Books, book: AccountBook, months: Sequence[str], walk: _Walk) -> None:
+    for metas in (await books.month_chunks(book, months)).values():
+        walk.pending += [m for m in metas if walk.wants_chunk(m)]
     walk.pending.sort(key=lambda m: (m.lo, m.day, m.period, m.k))
 
 

@@ -34,12 +34,14 @@ from ip.book_docs import (
     CHUNK,
     MONTHS,
     BookLine,
+    ChunkMeta,
     ChunkState,
     Plan,
     by_id,
     by_ids,
     chunk_doc,
     chunk_id,
+    chunk_metas,
     chunk_state,
     fill_update,
     group_lines,
@@ -51,6 +53,7 @@ from ip.book_docs import (
     snapshot_update,
 )
 from ip.errors import Contention
+from ip.kept_months import KeptMonths
 
 __all__ = ["AccountBook", "Books", "MonthTotals"]
 
@@ -102,6 +105,7 @@ class Books:
         self.balances: AsyncCollection[Doc] = db[BALANCES]
         # per day, the last chunk seen (a hint: reads probe past it)
         self._last: dict[str, int] = {}
+        self._kept_months = KeptMonths()  # the month indexes pages read
 
     # --- writing -------------------------------------------------------------
 
@@ -257,6 +261,24 @@ class Books:
 
     async def book(self, account: str) -> AccountBook:
         return book_of(await self.balances.find_one(by_id(account)), account)
+
+    async def month_chunks(
+        self, book: AccountBook, months: Sequence[str]
+    ) -> dict[str, list[ChunkMeta]]:
+        """The chunks each month index lists, for pages: kept indexes that
+        count what `book` (the balance just read) counts, the others by `$in`."""
+        found: dict[str, list[ChunkMeta]] = {}
+        for month in months:
+            kept = self._kept_months.get(month_id(book.account, month), book.months[month].n)
+            if kept is not None:
+                found[month] = kept
+        missing = [month_id(book.account, m) for m in months if m not in found]
+        if missing:
+            async for doc in self.months.find(by_ids(missing)):
+                metas = chunk_metas(doc)
+                self._kept_months.put(doc["_id"], month_totals(doc)["n"], metas)
+                found[doc["_id"].rsplit("/", 1)[1]] = metas
+        return found
 
     async def all_books(self) -> list[AccountBook]:
         """Every account's balance. Reads the whole balances collection: one
