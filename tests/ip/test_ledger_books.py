@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 from contracts.catalog import DonorRef, RelicRegistered
 from contracts.orders import OrderRefunded, RefundLine
-from ip.book_docs import BALANCES, BUCKETS, MONTHS
+from ip.book_docs import BALANCES, BUCKETS, CHUNK, MONTHS, BookLine, chunk_id
 from ip.book_pages import PageQuery, read_page
 from ip.certificates import cert_id
 from ip.domain import LicenseScope, RoyaltyTerms
@@ -145,17 +145,17 @@ async def test_the_balance_is_the_ledger_sum_after_redelivery_to_the_fen(ip: Ip)
 
 
 class _Scans(monitoring.CommandListener):
-    """Commands whose filter the store would not serve by `_id`; and the
-    collections read (`find`)."""
+    """Commands whose filter the store would not serve by `_id`; and each
+    `find` (collection, filter)."""
 
     def __init__(self) -> None:
         self.found: list[tuple[str, str, Any]] = []
-        self.reads: list[str] = []
+        self.finds: list[tuple[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
         if event.command_name == "find" and isinstance(target, str):
-            self.reads.append(target)
+            self.finds.append((target, event.command.get("filter")))
         if not isinstance(target, str) or target in BOUNDED:
             return
         for query in filters_of(event.command_name, event.command):
@@ -275,14 +275,40 @@ async def test_a_page_reads_a_month_index_again_only_once_the_balance_moved(
     first = await sale(2)
     page = await read_page(svc.store.books, account, PageQuery(10))
     assert [x.posting_id for x in page.lines] == [first]
-    scans.reads.clear()
+    scans.finds.clear()
     assert await read_page(svc.store.books, account, PageQuery(10)) == page
-    assert MONTHS not in scans.reads  # kept (ip.kept_months): the balance counts nothing new
+    read = [c for c, _ in scans.finds]
+    assert MONTHS not in read  # kept (ip.kept_months): the balance counts nothing new
     second = await sale(1)
-    scans.reads.clear()
+    scans.finds.clear()
     page = await read_page(svc.store.books, account, PageQuery(10))
     assert [x.posting_id for x in page.lines] == [first, second]
-    assert MONTHS in scans.reads
+    assert MONTHS in [c for c, _ in scans.finds]
+
+
+async def test_a_projection_reads_a_full_chunk_once_and_still_dedupes_by_it(
+    engine: tuple[Services, _Scans],
+) -> None:
+    svc, scans = engine
+    books = svc.store.books
+    account, day, period = unique("holder"), "2026-11-03", "2026-11"
+
+    def line(i: int) -> BookLine:
+        return BookLine(
+            f"p-{i:04d}", f"{day}T10:{i // 60:02d}:{i % 60:02d}.000+00:00", period, "accrual", 100
+        )
+
+    def asked() -> list[str]:
+        return [i for c, f in scans.finds if c == BUCKETS for i in f["_id"]["$in"]]
+
+    await books.project([(account, line(i)) for i in range(CHUNK + 1)])  # chunk 0 full
+    await books.project([(account, line(CHUNK + 1))])  # reads chunk 0, full: kept
+    scans.finds.clear()
+    await books.project([(account, line(CHUNK + 2)), (account, line(5))])  # line 5: a redelivery
+    assert chunk_id(account, day, period, 0) not in asked()
+    assert chunk_id(account, day, period, 1) in asked()
+    page = await read_page(books, account, PageQuery(CHUNK + 10))
+    assert [x.posting_id for x in page.lines] == [f"p-{i:04d}" for i in range(CHUNK + 3)]
 
 
 async def test_a_crash_before_the_books_heals_on_redelivery(

@@ -7,7 +7,8 @@ also projected into its accounts' books, found by `_id` only, once per
 posting and again whenever its cause is redelivered (ip.ledger), so a crash
 between the insert and the projection heals on the next delivery.
 
-A projection round reads the day's chunks (ids, by `$in`), appends what is
+A projection round reads the day's chunks (ids, by `$in`; the full ones,
+frozen, only once per process), appends what is
 missing to the last chunk under an exact-count guard (`n` as read: the
 content is the one read, so nothing can be appended twice) and opens the
 next chunk only behind a full one; then it copies the chunks' totals into
@@ -20,6 +21,7 @@ and then only the chunks the page needs: a page decodes at most a few
 chunks of `CHUNK` postings, not a day, not history.
 """
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,7 @@ __all__ = ["AccountBook", "Books", "MonthTotals"]
 Doc = dict[str, Any]
 MAX_ROUNDS = 20
 PROBE = 3  # chunk ids asked beyond the last one known, per day
+FROZEN = 512  # full chunks kept (their posting ids), least recently used out
 _TOTALS = {"account": 1, "day": 1, "period": 1, "k": 1, "n": 1, "sum_fen": 1, "payouts": 1}
 
 
@@ -105,6 +108,9 @@ class Books:
         self.balances: AsyncCollection[Doc] = db[BALANCES]
         # per day, the last chunk seen (a hint: reads probe past it)
         self._last: dict[str, int] = {}
+        # full chunks as read: full means frozen (only a day's last chunk
+        # takes postings, while it has room), so a round reads only the rest
+        self._frozen: OrderedDict[str, tuple[ChunkState, set[str]]] = OrderedDict()
         self._kept_months = KeptMonths()  # the month indexes pages read
 
     # --- writing -------------------------------------------------------------
@@ -147,13 +153,22 @@ class Books:
             ids = []
             for d in todo:
                 upto = max(self._last.get("/".join(d), 0), asked[d] - 1) + PROBE
-                ids += [chunk_id(*d, k) for k in range(asked[d], upto + 1)]
+                for k in range(asked[d], upto + 1):
+                    frozen = self._frozen.get(chunk_id(*d, k))
+                    if frozen is None:
+                        ids.append(chunk_id(*d, k))
+                    else:
+                        found[d][k] = frozen
+                        self._frozen.move_to_end(chunk_id(*d, k))
                 asked[d] = upto + 1
-            async for doc in self.chunks.find(
-                by_ids(ids), projection={**_TOTALS, "ids": 1, "lo": 1, "hi": 1}
+            projection = {**_TOTALS, "ids": 1, "lo": 1, "hi": 1}
+            for doc in (
+                await self.chunks.find(by_ids(ids), projection=projection).to_list() if ids else []
             ):
-                state = chunk_state(doc)
-                found[(state.account, state.day, state.period)][state.k] = (state, set(doc["ids"]))
+                state, posting_ids = chunk_state(doc), set(doc["ids"])
+                found[(state.account, state.day, state.period)][state.k] = (state, posting_ids)
+                if state.n >= CHUNK:
+                    self._freeze(state, posting_ids)
             # a day whose last asked chunk exists may have more
             todo = [d for d in todo if asked[d] - 1 in found[d]]
         result = {}
@@ -167,6 +182,12 @@ class Books:
                 self._last["/".join(d)] = ordered[-1][0].k
             result[d] = ordered
         return result
+
+    def _freeze(self, state: ChunkState, ids: set[str]) -> None:
+        self._frozen[state.doc_id] = (state, ids)
+        self._frozen.move_to_end(state.doc_id)
+        while len(self._frozen) > FROZEN:
+            self._frozen.popitem(last=False)
 
     async def _write(self, plan: Plan) -> bool:
         """The plan's writes; True if every one of them landed."""
