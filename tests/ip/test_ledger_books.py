@@ -255,20 +255,11 @@ async def test_a_page_reads_a_month_index_again_only_once_the_balance_moved(
 ) -> None:
     svc, scans = engine
     museum, _, licensee, relic, license_id = await _licensed(svc)
-    account = f"holder:{museum}"
+    account, parties = f"holder:{museum}", (license_id, licensee, relic, museum)
 
     async def sale(hours_ago: int) -> str:
         paid_at = NOW - timedelta(hours=hours_ago)
-        event = order_paid(
-            unique("order"),
-            license_id,
-            licensee,
-            relic,
-            museum,
-            quantity=1,
-            unit_price_fen=1000,
-            paid_at=paid_at,
-        )
+        event = order_paid(unique("o"), *parties, quantity=1, unit_price_fen=1000, paid_at=paid_at)
         await svc.ledger.accrue_order(event, _meta(event.TYPE))
         return f"accrual:{event.order_id}:line-1"
 
