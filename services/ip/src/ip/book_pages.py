@@ -3,13 +3,14 @@
 A page reads the account's balance (one key per month), then the month
 indexes from the cursor's month on (only as many months as the page needs,
 going by their counts; an index the process kept and the balance shows
-current is not read again: ip.kept_months), then chunks in time order, a few at a time: a day's
-chunks cover different postings but may overlap in time (postings arrive
-out of order), so a line read is shown only once no chunk still unread can
-hold an earlier one (its `lo`). Filters by period, time range and license
-narrow which months and chunks are read; a license filter that matches
-little stops after `MAX_READS` chunk reads and returns a short page with a
-cursor to go on from, so no request reads more than a bounded set.
+current is not read again: ip.kept_months), then chunks in time order, a few
+at a time: a day's chunks cover different postings but may overlap in time
+(postings arrive out of order), so a line read is shown only once no chunk
+still unread can hold an earlier one (its `lo`). Filters by period, time
+range and license narrow which months and chunks are read; a license filter
+that matches little stops after `MAX_READS` chunk reads and returns a short
+page with a cursor to go on from, so no request reads more than a bounded
+set.
 
 The cursor is opaque: base64 of the last posting's (time, id) examined.
 """

@@ -11,10 +11,10 @@ A projection round reads the day's chunks (ids, by `$in`; the full ones,
 frozen, only once per process), appends what is missing to the last chunk
 under an exact-count guard (`n` as read: the content is the one read, so
 nothing can be appended twice) and opens the next chunk only behind a full
-one; then it copies the chunks' totals into
-their month indexes and the months' totals into the balances. In the usual
-case: one read and one write of chunks, one write and one read of months,
-one write of balances, whatever the batch size.
+one; then it copies the chunks' totals into their month indexes and the
+months' totals into the balances. In the usual case: one read and one write
+of chunks, one write and one read of months, one write of balances, whatever
+the batch size.
 
 Pages (ip.book_pages) read the balance, the month indexes from the cursor on
 and then only the chunks the page needs: a page decodes at most a few
