@@ -14,16 +14,18 @@ kept copy is current, and the dashboard, which reads the day documents
 anyway, decodes the block only when one of its days moved past it.
 
 Writes that bypass the marks (the history loader, meant for stopped
-services) are seen once a kept block is `ttl` seconds old. A bounded LRU.
+services) are seen once a kept block is `ttl` seconds old. A bounded LRU
+(cachetools).
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 __all__ = ["BlockCache", "Marks", "covers", "merged_marks"]
 
@@ -61,8 +63,7 @@ class BlockCache:
         ttl: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
-        self._maxsize = maxsize
+        self._kept: LRUCache[tuple[str, str], _Kept] = LRUCache(maxsize=maxsize)
         self._ttl = ttl
         self._clock = clock
 
@@ -75,14 +76,10 @@ class BlockCache:
         if self._clock() - kept.at > self._ttl or not covers(kept.marks, days):
             del self._kept[key]
             return None
-        self._kept.move_to_end(key)
         return kept.doc
 
     def put(self, collection: str, block_id: str, doc: dict[str, Any], marks: Marks) -> None:
         self._kept[(collection, block_id)] = _Kept(doc, dict(marks), self._clock())
-        self._kept.move_to_end((collection, block_id))
-        while len(self._kept) > self._maxsize:
-            self._kept.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._kept)

@@ -21,11 +21,11 @@ and then only the chunks the page needs: a page decodes at most a few
 chunks of `CHUNK` postings, not a day, not history.
 """
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -110,7 +110,7 @@ class Books:
         self._last: dict[str, int] = {}
         # full chunks as read: full means frozen (only a day's last chunk
         # takes postings, while it has room), so a round reads only the rest
-        self._frozen: OrderedDict[str, tuple[ChunkState, set[str]]] = OrderedDict()
+        self._frozen: LRUCache[str, tuple[ChunkState, set[str]]] = LRUCache(maxsize=FROZEN)
         self._kept_months = KeptMonths()  # the month indexes pages read
 
     # --- writing -------------------------------------------------------------
@@ -159,7 +159,6 @@ class Books:
                         ids.append(chunk_id(*d, k))
                     else:
                         found[d][k] = frozen
-                        self._frozen.move_to_end(chunk_id(*d, k))
                 asked[d] = upto + 1
             projection = {**_TOTALS, "ids": 1, "lo": 1, "hi": 1}
             for doc in (
@@ -168,7 +167,7 @@ class Books:
                 state, posting_ids = chunk_state(doc), set(doc["ids"])
                 found[(state.account, state.day, state.period)][state.k] = (state, posting_ids)
                 if state.n >= CHUNK:
-                    self._freeze(state, posting_ids)
+                    self._frozen[state.doc_id] = (state, posting_ids)
             # a day whose last asked chunk exists may have more
             todo = [d for d in todo if asked[d] - 1 in found[d]]
         result = {}
@@ -182,12 +181,6 @@ class Books:
                 self._last["/".join(d)] = ordered[-1][0].k
             result[d] = ordered
         return result
-
-    def _freeze(self, state: ChunkState, ids: set[str]) -> None:
-        self._frozen[state.doc_id] = (state, ids)
-        self._frozen.move_to_end(state.doc_id)
-        while len(self._frozen) > FROZEN:
-            self._frozen.popitem(last=False)
 
     async def _write(self, plan: Plan) -> bool:
         """The plan's writes; True if every one of them landed."""

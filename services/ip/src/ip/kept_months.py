@@ -11,7 +11,7 @@ changes, so after one read a page from that month costs the store only its
 chunks and postings. Bounded: least recently used first out.
 """
 
-from collections import OrderedDict
+from cachetools import LRUCache
 
 from ip.book_docs import ChunkMeta
 
@@ -20,19 +20,12 @@ __all__ = ["KeptMonths"]
 
 class KeptMonths:
     def __init__(self, capacity: int = 256) -> None:
-        self._capacity = capacity
-        self._kept: OrderedDict[str, tuple[int, list[ChunkMeta]]] = OrderedDict()
+        self._kept: LRUCache[str, tuple[int, list[ChunkMeta]]] = LRUCache(maxsize=capacity)
 
     def get(self, month_id: str, balance_n: int) -> list[ChunkMeta] | None:
         """The month's chunks, if the kept index counts `balance_n` or more."""
         kept = self._kept.get(month_id)
-        if kept is None or kept[0] < balance_n:
-            return None
-        self._kept.move_to_end(month_id)
-        return kept[1]
+        return None if kept is None or kept[0] < balance_n else kept[1]
 
     def put(self, month_id: str, n: int, metas: list[ChunkMeta]) -> None:
         self._kept[month_id] = (n, metas)
-        self._kept.move_to_end(month_id)
-        while len(self._kept) > self._capacity:
-            self._kept.popitem(last=False)

@@ -8,8 +8,9 @@ page's 50 journal documents were most of its cost. Bounded: least recently
 used first out.
 """
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+
+from cachetools import LRUCache
 
 from ip.ledger_records import Posting
 
@@ -18,8 +19,7 @@ __all__ = ["RecentPostings"]
 
 class RecentPostings:
     def __init__(self, capacity: int = 5000) -> None:
-        self._capacity = capacity
-        self._postings: OrderedDict[str, Posting] = OrderedDict()
+        self._postings: LRUCache[str, Posting] = LRUCache(maxsize=capacity)
 
     async def get(
         self,
@@ -28,12 +28,10 @@ class RecentPostings:
     ) -> list[Posting]:
         """The postings of `posting_ids` that exist, in the order asked;
         `read` fetches from the store the ones not kept here."""
-        missing = [x for x in dict.fromkeys(posting_ids) if x not in self._postings]
+        asked = list(dict.fromkeys(posting_ids))
+        # taken (and so marked used) before the new ones come in and push out the oldest
+        found = {x: self._postings[x] for x in asked if x in self._postings}
+        missing = [x for x in asked if x not in found]
         for posting in await read(missing) if missing else []:
-            self._postings[posting.posting_id] = posting
-        found = {x: self._postings[x] for x in posting_ids if x in self._postings}
-        for posting_id in found:
-            self._postings.move_to_end(posting_id)
-        while len(self._postings) > self._capacity:
-            self._postings.popitem(last=False)
+            found[posting.posting_id] = self._postings[posting.posting_id] = posting
         return [found[x] for x in posting_ids if x in found]
