@@ -145,17 +145,20 @@ async def test_the_balance_is_the_ledger_sum_after_redelivery_to_the_fen(ip: Ip)
 
 
 class _Scans(monitoring.CommandListener):
-    """Commands whose filter the store would not serve by `_id`; and each
-    `find` (collection, filter)."""
+    """Commands whose filter the store would not serve by `_id`; each `find`
+    (collection, filter); each update statement (collection, statement)."""
 
     def __init__(self) -> None:
         self.found: list[tuple[str, str, Any]] = []
         self.finds: list[tuple[str, Any]] = []
+        self.updates: list[tuple[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
         if event.command_name == "find" and isinstance(target, str):
             self.finds.append((target, event.command.get("filter")))
+        if event.command_name == "update" and isinstance(target, str):
+            self.updates += [(target, u) for u in event.command.get("updates", [])]
         if not isinstance(target, str) or target in BOUNDED:
             return
         for query in filters_of(event.command_name, event.command):
@@ -302,6 +305,39 @@ async def test_a_projection_reads_a_full_chunk_once_and_still_dedupes_by_it(
     assert [x.posting_id for x in page.lines] == [f"p-{i:04d}" for i in range(CHUNK + 3)]
 
 
+async def test_a_round_rewrites_a_month_index_once_for_the_chunks_it_moved(
+    engine: tuple[Services, _Scans],
+) -> None:
+    svc, scans = engine
+    books = svc.store.books
+    account, day, period = unique("holder"), "2026-11-04", "2026-11"
+
+    def line(i: int) -> BookLine:
+        at = f"{day}T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00"
+        return BookLine(f"p-{i:04d}", at, period, "accrual", 100)
+
+    def month_updates() -> list[Any]:
+        return [u for c, u in scans.updates if c == MONTHS]
+
+    await books.project([(account, line(i)) for i in range(3 * CHUNK + 1)])  # 0-2 full, 3 open
+    scans.updates.clear()
+    await books.project([(account, line(3 * CHUNK + 1))])
+    [moved] = month_updates()  # not one per chunk of the day, nor the index's creation
+    assert list(moved["u"]["$set"]) == [f"chunks.{day}_{period}_3"]
+    assert (await books.book(account)).sum_fen == (3 * CHUNK + 2) * 100
+
+    # another process (nothing copied yet, by its own count) moves the open chunk
+    rival = build_services(Store(svc.store.db), donor_share_bps=3000, close_grace_s=0)
+    scans.updates.clear()
+    await rival.store.books.project([(account, line(3 * CHUNK + 2))])
+    assert len(month_updates()) > 1  # its copy of chunks 0-2 was refused: one by one
+    assert (await rival.store.books.book(account)).sum_fen == (3 * CHUNK + 3) * 100
+    await books.project([(account, line(3 * CHUNK + 3))])
+    assert (await books.book(account)).sum_fen == (3 * CHUNK + 4) * 100
+    page = await read_page(books, account, PageQuery(500))
+    assert [x.posting_id for x in page.lines] == [f"p-{i:04d}" for i in range(3 * CHUNK + 4)]
+
+
 async def test_a_crash_before_the_books_heals_on_redelivery(
     engine: tuple[Services, _Scans],
 ) -> None:
@@ -328,10 +364,12 @@ async def test_a_crash_before_the_books_heals_on_redelivery(
     for account in (f"holder:{museum}", f"holder:{donor}", f"licensee:{licensee}"):
         await db[MONTHS].delete_many({"_id": {"$regex": f"^{account}/"}})
     assert await svc.ledger.holder_balance(museum) == 0
-    await svc.ledger.accrue_order(event, meta)  # the redelivery
-    assert await svc.ledger.holder_balance(museum) == 700
-    assert await svc.ledger.holder_balance(donor) == 300
-    assert await svc.store.account_balance(f"licensee:{licensee}") == 1000
+    # the redelivery, to the process that replaced it (nothing kept in memory)
+    restarted = build_services(Store(db), donor_share_bps=3000, close_grace_s=0)
+    await restarted.ledger.accrue_order(event, meta)
+    assert await restarted.ledger.holder_balance(museum) == 700
+    assert await restarted.ledger.holder_balance(donor) == 300
+    assert await restarted.store.account_balance(f"licensee:{licensee}") == 1000
 
 
 async def test_reversals_of_an_accrual_are_read_by_id(engine: tuple[Services, _Scans]) -> None:

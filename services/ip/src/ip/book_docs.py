@@ -292,24 +292,24 @@ def plan_appends(
 # --- snapshots -------------------------------------------------------------------
 
 
-def snapshot_update(state: ChunkState) -> tuple[Doc, Doc]:
-    """(filter, update) copying a chunk's totals into its month index, unless
-    the index holds that chunk at the same count or later."""
-    key = chunk_key(state.day, state.period, state.k)
-    return (
-        {"_id": month_id(state.account, state.day), f"chunks.{key}.n": {"$not": {"$gte": state.n}}},
-        {
-            "$set": {
-                f"chunks.{key}": {
-                    "n": state.n,
-                    "sum_fen": state.sum_fen,
-                    "payouts": state.payouts,
-                    "lo": state.lo,
-                    "hi": state.hi,
-                }
-            }
-        },
-    )
+def snapshot_update(states: Sequence[ChunkState]) -> tuple[Doc, Doc]:
+    """(filter, update) copying chunks' totals (chunks of one month) into
+    their month index, unless the index holds any of them at the same count
+    or later: one document rewritten once, however many chunks moved."""
+    [month] = {month_id(s.account, s.day) for s in states}
+    guard: Doc = {"_id": month}
+    moved: Doc = {}
+    for state in states:
+        key = chunk_key(state.day, state.period, state.k)
+        guard[f"chunks.{key}.n"] = {"$not": {"$gte": state.n}}
+        moved[f"chunks.{key}"] = {
+            "n": state.n,
+            "sum_fen": state.sum_fen,
+            "payouts": state.payouts,
+            "lo": state.lo,
+            "hi": state.hi,
+        }
+    return guard, {"$set": moved}
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ Doc = dict[str, Any]
 MAX_ROUNDS = 20
 PROBE = 3  # chunk ids asked beyond the last one known, per day
 FROZEN = 512  # full chunks kept (their posting ids), least recently used out
+COPIED = 4096  # chunk counts known copied into month indexes
 _TOTALS = {"account": 1, "day": 1, "period": 1, "k": 1, "n": 1, "sum_fen": 1, "payouts": 1}
 
 
@@ -112,6 +113,10 @@ class Books:
         # takes postings, while it has room), so a round reads only the rest
         self._frozen: LRUCache[str, tuple[ChunkState, set[str]]] = LRUCache(maxsize=FROZEN)
         self._kept_months = KeptMonths()  # the month indexes pages read
+        # per chunk, the count this process copied into its month index (only
+        # ever moved forward), and the month indexes and balances it knows exist
+        self._copied: LRUCache[str, int] = LRUCache(maxsize=COPIED)
+        self._made: LRUCache[str, bool] = LRUCache(maxsize=COPIED)
 
     # --- writing -------------------------------------------------------------
 
@@ -196,14 +201,35 @@ class Books:
 
     async def _snapshot(self, states: Sequence[ChunkState]) -> None:
         """Chunks' totals into their month indexes, then the months' totals
-        (read back whole) into the balances."""
-        if not states:
+        (read back whole) into the balances. A state this process already
+        copied is not sent again (a month index only moves forward), so a
+        round rewrites each month index once, for the chunks it moved, not
+        for every chunk of the day."""
+        fresh: dict[str, ChunkState] = {}
+        for state in states:
+            if self._copied.get(state.doc_id, -1) < state.n:
+                fresh[state.doc_id] = state
+        if not fresh:
             return
-        months = list(dict.fromkeys(month_id(s.account, s.day) for s in states))
-        ops = [UpdateOne(by_id(m), {"$setOnInsert": {"chunks": {}}}, upsert=True) for m in months]
-        ops.extend(UpdateOne(*snapshot_update(s)) for s in states)
-        await self.months.bulk_write(ops, ordered=True)
-        await self._roll_up(months)
+        by_month: dict[str, list[ChunkState]] = {}
+        for state in fresh.values():
+            by_month.setdefault(month_id(state.account, state.day), []).append(state)
+        ops = [
+            UpdateOne(by_id(m), {"$setOnInsert": {"chunks": {}}}, upsert=True)
+            for m in by_month
+            if m not in self._made
+        ]
+        moves = [UpdateOne(*snapshot_update(group)) for group in by_month.values()]
+        result = await self.months.bulk_write([*ops, *moves], ordered=True)
+        if result.modified_count < len(moves):  # a rival copied some chunk further: one by one
+            await self.months.bulk_write(
+                [UpdateOne(*snapshot_update([s])) for s in fresh.values()], ordered=False
+            )
+        await self._roll_up(list(by_month))
+        for month in by_month:
+            self._made[month] = True
+        for state in fresh.values():
+            self._copied[state.doc_id] = state.n
 
     async def _roll_up(self, month_ids: Sequence[str]) -> None:
         ops: list[UpdateOne] = []
@@ -214,10 +240,14 @@ class Books:
                 accounts.append(account)
             ops.append(UpdateOne(*month_snapshot(account, month, month_totals(doc))))
         creates = [
-            UpdateOne(by_id(a), {"$setOnInsert": {"months": {}}}, upsert=True) for a in accounts
+            UpdateOne(by_id(a), {"$setOnInsert": {"months": {}}}, upsert=True)
+            for a in accounts
+            if a not in self._made
         ]
         if ops:
             await self.balances.bulk_write([*creates, *ops], ordered=True)
+            for account in accounts:
+                self._made[account] = True
 
     async def bulk_load(self, lines: Sequence[tuple[str, BookLine]], *, batch: int = 1000) -> None:
         """Append many lines new to the books (the history loader, before the
@@ -264,7 +294,7 @@ class Books:
                         UpdateOne(by_id(m), {"$setOnInsert": {"chunks": {}}}, upsert=True)
                         for m in months
                     ),
-                    *(UpdateOne(*snapshot_update(s)) for s in part_states),
+                    *(UpdateOne(*snapshot_update([s])) for s in part_states),
                 ],
                 ordered=True,
             )

@@ -55,6 +55,7 @@ _LICENSEE = licensee_account("lic-acme")
 _AT = "2026-03-01T02:00:00.000+00:00"
 _LINE = BookLine(_ACCRUAL, _AT, "2026-03", "accrual", -700, "lic-1a2b3c")
 _CHUNK = ChunkState(_HOLDER, "2026-03-01", "2026-03", 0, 3, -2100, 0, _AT, _AT)
+_CHUNK_NEXT = ChunkState(_HOLDER, "2026-03-01", "2026-03", 1, 1, -700, 0, _AT, _AT)
 _REVOKED = Revocation("ord-1", "rfd-1", "line-1", (3,), _NOW)
 _NEW_DAY = Plan()
 plan_appends((_HOLDER, "2026-03-02", "2026-03"), [], [_LINE], _NEW_DAY)
@@ -88,7 +89,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
         MONTHS,
         by_ids([month_id(_HOLDER, "2026-02-01"), month_id(_HOLDER, "2026-03-01")]),
     ),
-    HotQuery("month index moved", MONTHS, snapshot_update(_CHUNK)[0]),
+    HotQuery("month index moved", MONTHS, snapshot_update([_CHUNK, _CHUNK_NEXT])[0]),
     HotQuery("balance created / read", BALANCES, by_id(_LICENSEE)),
     HotQuery(
         "balance moved",
