@@ -1,11 +1,22 @@
 """CPU used by each process of the platform (the services, FerretDB, Kafka)
-over a stretch of the bench: where a 2-core machine's time goes."""
+over a stretch of the bench: where a 2-core machine's time goes.
+
+With BENCH_PROFILE=<dir>, each service is also sampled by py-spy while a
+measured stretch runs (collapsed stacks, `<dir>/<n>-<service>.txt`, 50 Hz),
+and with FERRETDB_PPROF_ADDR set too, the store's first 30 s of it
+(`<dir>/<n>-ferretdb.pprof`, for `go tool pprof`): for finding where the
+time goes, not for figures (the profilers take CPU too)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from processes import SERVICES, Platform
@@ -13,6 +24,9 @@ from processes import SERVICES, Platform
 __all__ = ["at_rest", "cpu_seconds", "during"]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROFILE_DIR = os.environ.get("BENCH_PROFILE")
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))  # beside the venv's python
+_stretches = itertools.count(1)
 T = TypeVar("T")
 
 
@@ -46,6 +60,32 @@ async def during(platform: Platform, work: Awaitable[dict[str, Any]]) -> dict[st
     (the load generator's own included, as `bench`)."""
     pids = {**_pids(platform), "bench": os.getpid()}
     before = {key: cpu_seconds(pid) for key, pid in pids.items()}
-    result = await work
+    profilers = _profile({k: v for k, v in pids.items() if k in SERVICES})
+    try:
+        result = await work
+    finally:
+        for profiler in profilers:
+            if profiler.args[0] == PY_SPY:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(timeout=60)  # the store's profile ends by itself
     result["cpu_s"] = {key: round(s, 2) for key, s in _used(pids, before).items()}
     return result
+
+
+def _profile(pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    if not PROFILE_DIR:
+        return []
+    out = Path(PROFILE_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    n = next(_stretches)
+    commands = [
+        [PY_SPY, "record", "--format", "raw", "--rate", "50", "--nonblocking"]
+        + ["--pid", str(pid), "--output", str(out / f"{n}-{key}.txt")]
+        for key, pid in pids.items()
+    ]
+    if addr := os.environ.get("FERRETDB_PPROF_ADDR"):
+        url = f"http://{addr}/debug/pprof/profile?seconds=30"
+        commands.append(["curl", "-sf", "-o", str(out / f"{n}-ferretdb.pprof"), url])
+    return [
+        subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands
+    ]
