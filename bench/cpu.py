@@ -2,10 +2,9 @@
 over a stretch of the bench: where a 2-core machine's time goes.
 
 With BENCH_PROFILE=<dir>, each service is also sampled by py-spy while a
-measured stretch runs (collapsed stacks, `<dir>/<n>-<service>.txt`, 50 Hz),
-and with FERRETDB_PPROF_ADDR set too, the store's first 30 s of it
-(`<dir>/<n>-ferretdb.pprof`, for `go tool pprof`): for finding where the
-time goes, not for figures (the profilers take CPU too)."""
+measured stretch runs (collapsed stacks, `<dir>/<n>-<service>.txt`, 50 Hz,
+for speedscope or flamegraph.pl): for finding where the time goes, not for
+figures (py-spy takes CPU too)."""
 
 from __future__ import annotations
 
@@ -65,9 +64,8 @@ async def during(platform: Platform, work: Awaitable[dict[str, Any]]) -> dict[st
         result = await work
     finally:
         for profiler in profilers:
-            if profiler.args[0] == PY_SPY:
-                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            profiler.wait(timeout=60)  # the store's profile ends by itself
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(timeout=60)
     result["cpu_s"] = {key: round(s, 2) for key, s in _used(pids, before).items()}
     return result
 
@@ -83,9 +81,6 @@ def _profile(pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
         + ["--pid", str(pid), "--output", str(out / f"{n}-{key}.txt")]
         for key, pid in pids.items()
     ]
-    if addr := os.environ.get("FERRETDB_PPROF_ADDR"):
-        url = f"http://{addr}/debug/pprof/profile?seconds=30"
-        commands.append(["curl", "-sf", "-o", str(out / f"{n}-ferretdb.pprof"), url])
     return [
         subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands
     ]

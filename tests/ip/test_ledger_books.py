@@ -280,17 +280,23 @@ async def test_a_page_reads_a_month_index_again_only_once_the_balance_moved(
     assert MONTHS in [c for c, _ in scans.finds]
 
 
+_DAY = "2026-11-04"
+
+
+def _sale(i: int) -> BookLine:
+    """The i-th posting of one day to one account, in time order."""
+    at = f"{_DAY}T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00"
+    return BookLine(f"p-{i:04d}", at, _DAY[:7], "accrual", 100)
+
+
 async def test_a_projection_reads_a_full_chunk_once_and_still_dedupes_by_it(
     engine: tuple[Services, _Scans],
 ) -> None:
     svc, scans = engine
     books = svc.store.books
-    account, day, period = unique("holder"), "2026-11-03", "2026-11"
-
-    def line(i: int) -> BookLine:
-        return BookLine(
-            f"p-{i:04d}", f"{day}T10:{i // 60:02d}:{i % 60:02d}.000+00:00", period, "accrual", 100
-        )
+    account = unique("holder")
+    day, period = _DAY, _DAY[:7]
+    line = _sale
 
     def asked() -> list[str]:
         return [i for c, f in scans.finds if c == BUCKETS for i in f["_id"]["$in"]]
@@ -310,11 +316,9 @@ async def test_a_round_rewrites_a_month_index_once_for_the_chunks_it_moved(
 ) -> None:
     svc, scans = engine
     books = svc.store.books
-    account, day, period = unique("holder"), "2026-11-04", "2026-11"
-
-    def line(i: int) -> BookLine:
-        at = f"{day}T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00"
-        return BookLine(f"p-{i:04d}", at, period, "accrual", 100)
+    account = unique("holder")
+    day, period = _DAY, _DAY[:7]
+    line = _sale
 
     def month_updates() -> list[Any]:
         return [u for c, u in scans.updates if c == MONTHS]
