@@ -94,13 +94,19 @@ class Seeder:
         await self.orders.aclose()
 
     async def _each(
-        self, label: str, items: Iterable[Any], step: Callable[[Any], Awaitable[None]]
+        self,
+        label: str,
+        items: Iterable[Any],
+        step: Callable[[Any], Awaitable[None]],
+        *,
+        one_at_a_time: bool = False,
     ) -> None:
         todo = list(items)
         task = self.progress.add_task(label, total=len(todo))
+        limit = asyncio.Semaphore(1) if one_at_a_time else self.limit
 
         async def one(item: Any) -> None:
-            async with self.limit:
+            async with limit:
                 await step(item)
             self.progress.advance(task)
 
@@ -135,11 +141,7 @@ class Seeder:
             self.result.museums.created += 1
 
         # one at a time: a handful, created in the dataset's order
-        self.limit, limit = asyncio.Semaphore(1), self.limit
-        try:
-            await self._each("museums", self.data.museums, one)
-        finally:
-            self.limit = limit
+        await self._each("museums", self.data.museums, one, one_at_a_time=True)
 
     # relics ------------------------------------------------------------------------
 
@@ -275,11 +277,7 @@ class Seeder:
             self.result.license_ids[spec.key] = lic["license_id"]
 
         # one at a time: the grants of one museum's assets take a lease on them
-        self.limit, limit = asyncio.Semaphore(1), self.limit
-        try:
-            await self._each("licenses", self.data.licenses, one)
-        finally:
-            self.limit = limit
+        await self._each("licenses", self.data.licenses, one, one_at_a_time=True)
 
     # products ----------------------------------------------------------------------
 

@@ -176,6 +176,11 @@ def _meta(event_type: str) -> EventMeta:
     return EventMeta(str(uuid.uuid4()), event_type, "tests", "s", NOW, "orders.orders", 0, 0)
 
 
+def _services(db: Any) -> Services:
+    """ip's engine on `db`, as one process builds it (nothing kept yet)."""
+    return build_services(Store(db), donor_share_bps=3000, close_grace_s=0)
+
+
 @pytest_asyncio.fixture
 async def engine(infra: Infra) -> AsyncIterator[tuple[Services, _Scans]]:
     scans = _Scans()
@@ -184,7 +189,7 @@ async def engine(infra: Infra) -> AsyncIterator[tuple[Services, _Scans]]:
     )
     db = client[unique("ipbooks").replace("-", "_")]
     await ensure_indexes(db)
-    yield build_services(Store(db), donor_share_bps=3000, close_grace_s=0), scans
+    yield _services(db), scans
     await client.close()
 
 
@@ -280,13 +285,13 @@ async def test_a_page_reads_a_month_index_again_only_once_the_balance_moved(
     assert MONTHS in [c for c, _ in scans.finds]
 
 
-_DAY = "2026-11-04"
+_DAY, _PERIOD = "2026-11-04", "2026-11"
 
 
 def _sale(i: int) -> BookLine:
     """The i-th posting of one day to one account, in time order."""
     at = f"{_DAY}T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00"
-    return BookLine(f"p-{i:04d}", at, _DAY[:7], "accrual", 100)
+    return BookLine(f"p-{i:04d}", at, _PERIOD, "accrual", 100)
 
 
 async def test_a_projection_reads_a_full_chunk_once_and_still_dedupes_by_it(
@@ -295,18 +300,16 @@ async def test_a_projection_reads_a_full_chunk_once_and_still_dedupes_by_it(
     svc, scans = engine
     books = svc.store.books
     account = unique("holder")
-    day, period = _DAY, _DAY[:7]
-    line = _sale
 
     def asked() -> list[str]:
         return [i for c, f in scans.finds if c == BUCKETS for i in f["_id"]["$in"]]
 
-    await books.project([(account, line(i)) for i in range(CHUNK + 1)])  # chunk 0 full
-    await books.project([(account, line(CHUNK + 1))])  # reads chunk 0, full: kept
+    await books.project([(account, _sale(i)) for i in range(CHUNK + 1)])  # chunk 0 full
+    await books.project([(account, _sale(CHUNK + 1))])  # reads chunk 0, full: kept
     scans.finds.clear()
-    await books.project([(account, line(CHUNK + 2)), (account, line(5))])  # line 5: a redelivery
-    assert chunk_id(account, day, period, 0) not in asked()
-    assert chunk_id(account, day, period, 1) in asked()
+    await books.project([(account, _sale(CHUNK + 2)), (account, _sale(5))])  # line 5: a redelivery
+    assert chunk_id(account, _DAY, _PERIOD, 0) not in asked()
+    assert chunk_id(account, _DAY, _PERIOD, 1) in asked()
     page = await read_page(books, account, PageQuery(CHUNK + 10))
     assert [x.posting_id for x in page.lines] == [f"p-{i:04d}" for i in range(CHUNK + 3)]
 
@@ -317,26 +320,24 @@ async def test_a_round_rewrites_a_month_index_once_for_the_chunks_it_moved(
     svc, scans = engine
     books = svc.store.books
     account = unique("holder")
-    day, period = _DAY, _DAY[:7]
-    line = _sale
 
     def month_updates() -> list[Any]:
         return [u for c, u in scans.updates if c == MONTHS]
 
-    await books.project([(account, line(i)) for i in range(3 * CHUNK + 1)])  # 0-2 full, 3 open
+    await books.project([(account, _sale(i)) for i in range(3 * CHUNK + 1)])  # 0-2 full, 3 open
     scans.updates.clear()
-    await books.project([(account, line(3 * CHUNK + 1))])
+    await books.project([(account, _sale(3 * CHUNK + 1))])
     [moved] = month_updates()  # not one per chunk of the day, nor the index's creation
-    assert list(moved["u"]["$set"]) == [f"chunks.{day}_{period}_3"]
+    assert list(moved["u"]["$set"]) == [f"chunks.{_DAY}_{_PERIOD}_3"]
     assert (await books.book(account)).sum_fen == (3 * CHUNK + 2) * 100
 
     # another process (nothing copied yet, by its own count) moves the open chunk
-    rival = build_services(Store(svc.store.db), donor_share_bps=3000, close_grace_s=0)
+    rival = _services(svc.store.db)
     scans.updates.clear()
-    await rival.store.books.project([(account, line(3 * CHUNK + 2))])
+    await rival.store.books.project([(account, _sale(3 * CHUNK + 2))])
     assert len(month_updates()) > 1  # its copy of chunks 0-2 was refused: one by one
     assert (await rival.store.books.book(account)).sum_fen == (3 * CHUNK + 3) * 100
-    await books.project([(account, line(3 * CHUNK + 3))])
+    await books.project([(account, _sale(3 * CHUNK + 3))])
     assert (await books.book(account)).sum_fen == (3 * CHUNK + 4) * 100
     page = await read_page(books, account, PageQuery(500))
     assert [x.posting_id for x in page.lines] == [f"p-{i:04d}" for i in range(3 * CHUNK + 4)]
@@ -369,7 +370,7 @@ async def test_a_crash_before_the_books_heals_on_redelivery(
         await db[MONTHS].delete_many({"_id": {"$regex": f"^{account}/"}})
     assert await svc.ledger.holder_balance(museum) == 0
     # the redelivery, to the process that replaced it (nothing kept in memory)
-    restarted = build_services(Store(db), donor_share_bps=3000, close_grace_s=0)
+    restarted = _services(db)
     await restarted.ledger.accrue_order(event, meta)
     assert await restarted.ledger.holder_balance(museum) == 700
     assert await restarted.ledger.holder_balance(donor) == 300
